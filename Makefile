@@ -1,0 +1,28 @@
+# The two commands of the README's Quick start, plus helpers.
+#   make demo   the main job, end to end, on generated data
+#   make test   set up (or reuse) the pinned environment and run the tests
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv test demo lint format clean
+
+venv:
+	PYTHON=$(PYTHON) bash tools/make_venv.sh $(VENV)
+
+test: venv
+	$(PY) -m pytest -q tests --doctest-modules speechbrain_wav2small
+
+demo: venv
+	$(PY) -m speechbrain_wav2small.demo --output_folder demo_output
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

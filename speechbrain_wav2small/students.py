@@ -1,0 +1,97 @@
+"""The six students by name: where their YAML lives and how to build them.
+
+Every student YAML has a top-level ``model`` that builds an ``nn.Module``
+with ``forward(wavs [batch, time], lengths [batch]) -> [batch, 3]``
+(arousal, dominance, valence). Recipes and the CLI refer to students by the
+names below or by a path to any YAML that honours the same contract.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+from pathlib import Path
+
+from hyperpyyaml import load_hyperpyyaml
+
+#: Student name -> YAML file under ``hparams/students``.
+STUDENTS = {
+    "wav2small": "wav2small.yaml",
+    "wav2small_72k": "wav2small_72k.yaml",
+    "mobilenetv4_conv_small": "mobilenetv4_conv_small.yaml",
+    "mobilenetv4_conv_medium": "mobilenetv4_conv_medium.yaml",
+    "mobilenetv3_small": "mobilenetv3_small.yaml",
+    "mobilenetv3_large": "mobilenetv3_large.yaml",
+}
+
+
+def hparams_dir():
+    """The folder holding the packaged YAML files (``hparams/``).
+
+    An installed package carries them as ``speechbrain_wav2small/hparams``;
+    a source checkout has them at the repository's top level.
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "hparams", package.parent / "hparams"):
+        if (candidate / "students").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"no hparams/students folder next to {package}; is the package "
+        "installed with its YAML files?"
+    )
+
+
+def student_hparams_file(student):
+    """Path of a student's YAML, from a name in :data:`STUDENTS` or a path.
+
+    Example
+    -------
+    >>> student_hparams_file("wav2small").name
+    'wav2small.yaml'
+    """
+    if student in STUDENTS:
+        return hparams_dir() / "students" / STUDENTS[student]
+    path = Path(student)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"student YAML {path} does not exist")
+        return path
+    raise ValueError(
+        f"unknown student {student!r}: use one of {', '.join(STUDENTS)} "
+        "or a path to a YAML file with a top-level 'model'"
+    )
+
+
+def load_student_hparams(student, overrides=None):
+    """Loads a student's YAML (with optional overrides) as a dict.
+
+    Arguments
+    ---------
+    student : str
+        A name from :data:`STUDENTS` or a path to a YAML file.
+    overrides : dict or str, optional
+        hyperpyyaml overrides.
+
+    Example
+    -------
+    >>> hparams = load_student_hparams("wav2small", {"channels": 8})
+    >>> hparams["model"].head.in_features
+    168
+    """
+    path = student_hparams_file(student)
+    with open(path, encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    if "model" not in hparams:
+        raise KeyError(f"{path} has no top-level 'model' key")
+    return hparams
+
+
+def build_student(student, overrides=None):
+    """Builds the ``model`` of a student YAML.
+
+    Example
+    -------
+    >>> model = build_student("wav2small")
+    >>> type(model).__name__
+    'Wav2Small'
+    """
+    return load_student_hparams(student, overrides)["model"]

@@ -1,0 +1,44 @@
+"""Shared fixtures: real speech from tests/data and small synthetic signals."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+DATA = Path(__file__).parent / "data"
+SPEECH_16K = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "ASR_spk1_snt3.wav")
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_quiet():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*mel filterbank.*zero")
+        yield
+
+
+def read_speech(name):
+    """A real 16 kHz recording as a float32 tensor [time]."""
+    samples, rate = sf.read(DATA / name, dtype="float32")
+    assert rate == 16000
+    return torch.from_numpy(samples)
+
+
+@pytest.fixture(scope="session")
+def speech_clips():
+    """Three real utterances of different lengths (about 2-3 s)."""
+    return [read_speech(name) for name in SPEECH_16K]
+
+
+def pad_batch(clips):
+    """Zero-pads clips into [batch, time] with SpeechBrain relative lengths."""
+    longest = max(len(c) for c in clips)
+    wavs = torch.zeros(len(clips), longest)
+    for row, clip in enumerate(clips):
+        wavs[row, : len(clip)] = clip
+    lengths = torch.tensor([len(c) / longest for c in clips])
+    return wavs, lengths
