@@ -160,8 +160,8 @@ def resample(samples, orig_rate, new_rate, zero_crossings=16, rolloff=0.945):
 
     Example
     -------
-    >>> t = np.arange(44100) / 44100
-    >>> y = resample(np.sin(2 * np.pi * 440 * t).astype("float32"), 44100, 16000)
+    >>> tone = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    >>> y = resample(tone.astype("float32"), 44100, 16000)
     >>> y.shape, round(float(np.abs(y[1000:-1000]).max()), 2)
     ((16000,), 1.0)
     """

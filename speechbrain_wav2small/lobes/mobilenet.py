@@ -57,6 +57,7 @@ class MobileNetStudent(nn.Module):
 
     Example
     -------
+    >>> import torch
     >>> model = MobileNetStudent("mobilenetv3_small_100").eval()
     >>> model(torch.randn(2, 16000), torch.tensor([1.0, 0.6])).shape
     torch.Size([2, 3])
