@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Recipe: distil a small student from a teacher on MSP-Podcast audio.
+
+The student (any of the six, by name) learns only the teacher's outputs:
+either from pseudo-label caches written once by the labeller (``targets:
+cache``, fast) or from the teacher on the fly (``targets: on_the_fly``),
+where the teacher labels the very waveform the student sees after
+augmentation and mixup. Extra unlabeled audio (manifests or folders) joins
+the training set through the labeller. The best checkpoint (validation CCC
+against the teacher) is tested against human labels and the teacher, then
+exported to ONNX (float and int8).
+
+To run:
+    python train.py hparams/distill.yaml --data_folder /path/to/MSP-Podcast \\
+        --teacher_hparams dawn --teacher_source /path/to/teacher
+
+Multi-process CPU (or multi-GPU with nccl):
+    torchrun --standalone --nproc_per_node=2 train.py hparams/distill.yaml \\
+        --data_folder ... --distributed_backend gloo --device cpu
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import if_main_process, run_on_main
+
+from speechbrain_wav2small.audio import audio_info, find_audio_files
+from speechbrain_wav2small.dataio import (
+    audio_pipeline,
+    label_pipeline,
+    merge_label_caches,
+    podcasts_in,
+    teacher_lookup_pipeline,
+)
+from speechbrain_wav2small.distillation import DistillationBrain
+from speechbrain_wav2small.labelling import PseudoLabeller, read_label_cache
+from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def label_cache_path(hparams, name):
+    """Where the pseudo-labels of a split or an extra source live."""
+    return os.path.join(hparams["label_folder"], f"{name}.csv")
+
+
+def extra_audio_names(hparams):
+    """A cache name for each extra audio source (manifest or folder)."""
+    return [
+        f"extra{index}_{Path(source).stem}"
+        for index, source in enumerate(hparams["extra_audio"])
+    ]
+
+
+def pseudo_label(hparams, manifests, splits):
+    """Labels ``splits`` and the extra audio with the teacher, once.
+
+    The labeller resumes an interrupted run and refuses a cache made by
+    another teacher, so a rerun only labels what is missing.
+    """
+    teacher = load_teacher(
+        teacher_hparams_file(hparams["teacher_hparams"]),
+        source=hparams["teacher_source"],
+    )
+    labeller = PseudoLabeller(
+        teacher, batch_seconds=hparams["label_batch_seconds"]
+    )
+    for split in splits:
+        labeller.label_manifest(
+            manifests[split], label_cache_path(hparams, split)
+        )
+    for source, name in zip(hparams["extra_audio"], extra_audio_names(hparams)):
+        out = label_cache_path(hparams, name)
+        if os.path.isdir(source):
+            labeller.label_folder(source, out)
+        else:
+            labeller.label_manifest(source, out)
+
+
+def write_noise_manifest(noise_folder, out_csv):
+    """A SpeechBrain CSV (ID, duration, wav) of the noise recordings."""
+    rows = []
+    for index, path in enumerate(find_audio_files(noise_folder)):
+        duration = audio_info(path)["duration"]
+        rows.append({"ID": f"noise{index}", "duration": duration, "wav": path})
+    if not rows:
+        raise FileNotFoundError(f"no audio files in noise folder {noise_folder}")
+    with open(out_csv, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=["ID", "duration", "wav"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def dataio_prepare(hparams, manifests):
+    """Train (teacher targets), valid (teacher) and test (human + teacher)."""
+    from_cache = hparams["targets"] == "cache"
+    test_split = hparams["test_split"]
+    extra_caches = [
+        label_cache_path(hparams, name) for name in extra_audio_names(hparams)
+    ]
+    excluded = set()
+    if hparams["exclude_test_podcasts"]:
+        excluded = podcasts_in(
+            [manifests.get(s) for s in ("Test1", "Test2", "Test3")]
+        )
+    train_csv = os.path.join(hparams["label_folder"], "train_set.csv")
+    train_sources = [
+        label_cache_path(hparams, "Train") if from_cache else manifests["Train"]
+    ]
+    counts = merge_label_caches(
+        train_sources + extra_caches, train_csv, exclude_podcasts=excluded
+    )
+    logger.info(
+        "Training set: %(kept)d utterances (%(excluded)d extra ones from test "
+        "podcasts left out, %(duplicates)d duplicates)",
+        counts,
+    )
+
+    train = sb.dataio.dataset.DynamicItemDataset.from_csv(train_csv)
+    train.add_dynamic_item(
+        audio_pipeline(hparams["max_train_seconds"], random_crop=True)
+    )
+    valid = sb.dataio.dataset.DynamicItemDataset.from_csv(
+        manifests["Development"]
+    )
+    test = sb.dataio.dataset.DynamicItemDataset.from_csv(manifests[test_split])
+    for dataset in (valid, test):
+        dataset.add_dynamic_item(audio_pipeline())
+    test.add_dynamic_item(label_pipeline("targets"))
+
+    keys = ["id", "sig"]
+    if from_cache:
+        keys.append("teacher_targets")
+        train.add_dynamic_item(label_pipeline("teacher_targets"))
+        for dataset, split in ((valid, "Development"), (test, test_split)):
+            cache = read_label_cache(label_cache_path(hparams, split))
+            dataset.add_dynamic_item(teacher_lookup_pipeline(cache))
+    train.set_output_keys(keys)
+    valid.set_output_keys(keys)
+    test.set_output_keys(keys + ["targets"])
+    return train, valid, test
+
+
+def teacher_fingerprint_of_run(hparams):
+    """The fingerprint of the teacher whose labels trained the student."""
+    if hparams["targets"] == "cache":
+        cache = read_label_cache(label_cache_path(hparams, "Train"))
+        return cache["teacher"].get("fingerprint")
+    return None
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    run_on_main(
+        prepare_msp_podcast,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["prep_folder"],
+        },
+    )
+    manifests = {
+        split: os.path.join(hparams["prep_folder"], f"{split}.csv")
+        for split in ("Train", "Development", "Test1", "Test2", "Test3")
+        if os.path.isfile(os.path.join(hparams["prep_folder"], f"{split}.csv"))
+    }
+    splits = ["Development", hparams["test_split"]]
+    if hparams["targets"] == "cache":
+        splits.insert(0, "Train")
+    elif hparams["targets"] != "on_the_fly":
+        raise ValueError(
+            f"targets must be 'cache' or 'on_the_fly', not {hparams['targets']}"
+        )
+    run_on_main(pseudo_label, args=[hparams, manifests, splits])
+    if hparams["noise_folder"]:
+        run_on_main(
+            write_noise_manifest,
+            args=[hparams["noise_folder"], hparams["noise_csv"]],
+        )
+    train_set, valid_set, test_set = dataio_prepare(hparams, manifests)
+
+    teacher = None
+    if hparams["targets"] == "on_the_fly":
+        teacher = load_teacher(
+            teacher_hparams_file(hparams["teacher_hparams"]),
+            source=hparams["teacher_source"],
+        )
+    brain = DistillationBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+        teacher=teacher,
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        train_set,
+        valid_set,
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    brain.evaluate(
+        test_set,
+        max_key="ccc",
+        test_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    if if_main_process():
+        results_path = os.path.join(hparams["output_folder"], "results.json")
+        with open(results_path, encoding="utf-8") as stream:
+            results = json.load(stream)
+        results.update(
+            {
+                "student": hparams["student"],
+                "teacher_fingerprint": teacher_fingerprint_of_run(hparams),
+            }
+        )
+        with open(results_path, "w", encoding="utf-8") as stream:
+            json.dump(results, stream, indent=2)
+        logger.info(
+            "ONNX export: the export hook is not part of this build yet; "
+            "the best checkpoint is in %s",
+            hparams["save_folder"],
+        )

@@ -1,0 +1,136 @@
+"""Reports of a test run: challenge CSV, scatter plots, training curves.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from speechbrain_wav2small import DIMENSIONS
+
+#: Challenge column for each dimension (MSP-Podcast naming).
+CHALLENGE_COLUMNS = {
+    "arousal": "EmoAct",
+    "valence": "EmoVal",
+    "dominance": "EmoDom",
+}
+
+
+def to_rating_scale(values):
+    """0..1 predictions -> MSP's 1..7 rating scale, clipped.
+
+    Example
+    -------
+    >>> to_rating_scale(np.array([0.0, 0.5, 1.2])).tolist()
+    [1.0, 4.0, 7.0]
+    """
+    return np.clip(np.asarray(values, dtype=np.float64) * 6.0 + 1.0, 1.0, 7.0)
+
+
+def write_challenge_csv(path, ids, predictions):
+    """Writes ``FileName,EmoAct,EmoVal,EmoDom`` on the 1..7 scale."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    ratings = to_rating_scale(predictions)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["FileName", "EmoAct", "EmoVal", "EmoDom"])
+        for utterance_id, row in zip(ids, ratings):
+            name = utterance_id
+            if not name.endswith(".wav"):
+                name = f"{name}.wav"
+            writer.writerow(
+                [name]
+                + [
+                    f"{row[DIMENSIONS.index(dimension)]:.4f}"
+                    for dimension in ("arousal", "valence", "dominance")
+                ]
+            )
+    os.replace(tmp, path)
+
+
+def append_history(path, record):
+    """Appends one epoch's figures as a JSON line."""
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def read_history(path):
+    """Epoch records from :func:`append_history`, last one per epoch."""
+    if not os.path.isfile(path):
+        return []
+    records = {}
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            line = line.strip()
+            if line:
+                record = json.loads(line)
+                records[record["epoch"]] = record
+    return [records[epoch] for epoch in sorted(records)]
+
+
+def write_test_report(out_dir, ids, predictions, teacher, human, history_path):
+    """Scatter plots per dimension and training curves, as PNG files.
+
+    Writes ``scatter_vs_teacher.png``, ``scatter_vs_human.png`` (when human
+    labels are given) and ``training_curves.png`` (when a history exists).
+    Returns the list of files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from speechbrain_wav2small.objectives import ccc
+
+    written = []
+    predictions = np.asarray(predictions, dtype=np.float64)
+    references = [("teacher", teacher), ("human", human)]
+    for name, reference in references:
+        if reference is None:
+            continue
+        reference = np.asarray(reference, dtype=np.float64)
+        figure, axes = plt.subplots(1, 3, figsize=(12, 4))
+        for column, (axis, dimension) in enumerate(zip(axes, DIMENSIONS)):
+            axis.scatter(reference[:, column], predictions[:, column], s=8)
+            axis.plot([0, 1], [0, 1], color="grey", linewidth=1)
+            value = float(ccc(predictions[:, column], reference[:, column]))
+            axis.set_title(f"{dimension}: CCC {value:.3f}")
+            axis.set_xlabel(name)
+            axis.set_ylabel("student")
+            axis.set_xlim(0, 1)
+            axis.set_ylim(0, 1)
+        figure.suptitle(f"Student vs {name} ({len(ids)} test utterances)")
+        figure.tight_layout()
+        path = os.path.join(out_dir, f"scatter_vs_{name}.png")
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    history = read_history(history_path)
+    if history:
+        epochs = [record["epoch"] for record in history]
+        figure, (loss_axis, ccc_axis) = plt.subplots(1, 2, figsize=(10, 4))
+        loss_axis.plot(epochs, [r["train_loss"] for r in history], label="train")
+        loss_axis.plot(epochs, [r["valid_loss"] for r in history], label="valid")
+        loss_axis.set_xlabel("epoch")
+        loss_axis.set_ylabel("1 - CCC loss")
+        loss_axis.legend()
+        for dimension in DIMENSIONS:
+            ccc_axis.plot(
+                epochs,
+                [r[f"valid_ccc_{dimension}"] for r in history],
+                label=dimension,
+            )
+        ccc_axis.set_xlabel("epoch")
+        ccc_axis.set_ylabel("validation CCC vs teacher")
+        ccc_axis.legend()
+        figure.tight_layout()
+        path = os.path.join(out_dir, "training_curves.png")
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,230 @@
+"""Teacher fine-tuning: an SSL backbone and regression head on human labels.
+
+This is how the paper's teachers were made: a pretrained wav2vec2 / WavLM
+with a small head, fine-tuned on MSP-Podcast's arousal, dominance and
+valence with the CCC loss. The best checkpoint (development mean CCC) is
+saved in the hub layout of the real model, which the pseudo-labeller loads.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import logging
+
+import speechbrain as sb
+import torch
+
+from speechbrain_wav2small.objectives import CCCStats
+from speechbrain_wav2small.teachers import (
+    backbone_config,
+    build_teacher,
+    resolve_source,
+    save_teacher,
+    teacher_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def build_finetuning_teacher(
+    kind="dawn",
+    ssl_source=None,
+    num_layers=None,
+    backbone_overrides=None,
+    freeze_feature_encoder=True,
+    max_window_seconds=12.0,
+    seed=None,
+):
+    """A trainable teacher, from a pretrained SSL backbone or from scratch.
+
+    Arguments
+    ---------
+    kind : str
+        ``"dawn"`` (wav2vec2 layout) or ``"wavlm_odyssey"`` (WavLM layout).
+    ssl_source : str, optional
+        Hub id or local folder of a pretrained backbone in the transformers
+        layout (e.g. ``facebook/wav2vec2-large-robust``). ``None`` starts
+        from random weights (the demo's tiny teacher).
+    num_layers : int, optional
+        Keep only the first ``num_layers`` transformer layers (Dawn is
+        wav2vec2-large-robust pruned to 12).
+    backbone_overrides : dict, optional
+        Backbone config fields to change (sizes of a tiny teacher).
+    freeze_feature_encoder : bool
+        Keep the convolutional feature encoder fixed, as usual when
+        fine-tuning wav2vec2-style models.
+    max_window_seconds : float
+        Longest window the teacher processes at once.
+    seed : int, optional
+        Seed of the head's (and a scratch backbone's) initial weights.
+
+    Example
+    -------
+    >>> teacher = build_finetuning_teacher(
+    ...     backbone_overrides={"hidden_size": 32, "num_hidden_layers": 1,
+    ...     "intermediate_size": 32, "conv_dim": [8] * 7,
+    ...     "num_attention_heads": 2, "num_conv_pos_embeddings": 16,
+    ...     "num_conv_pos_embedding_groups": 2}, seed=0)
+    >>> any(p.requires_grad for p in teacher.parameters())
+    True
+    """
+    overrides = dict(backbone_overrides or {})
+    if num_layers is not None:
+        overrides["num_hidden_layers"] = num_layers
+    pretrained = None
+    if ssl_source is not None:
+        pretrained = _pretrained_backbone(kind, ssl_source)
+        config = pretrained.config
+        for key, value in overrides.items():
+            setattr(config, key, value)
+    else:
+        config = backbone_config(kind, **overrides)
+    teacher = build_teacher(
+        kind,
+        config=config,
+        seed=seed,
+        frozen=False,
+        max_window_seconds=max_window_seconds,
+    )
+    if pretrained is not None:
+        # Layers beyond num_layers are pruned: their weights are unexpected.
+        missing, _ = teacher.backbone.load_state_dict(
+            pretrained.state_dict(), strict=False
+        )
+        if missing:
+            raise ValueError(
+                f"pretrained backbone {ssl_source} lacks weights for "
+                f"{len(missing)} keys, e.g. {missing[:5]}"
+            )
+    if freeze_feature_encoder:
+        teacher.backbone.feature_extractor.requires_grad_(False)
+    return teacher
+
+
+def _pretrained_backbone(kind, ssl_source):
+    from transformers import Wav2Vec2Model, WavLMModel
+
+    folder = resolve_source(ssl_source)
+    model_class = Wav2Vec2Model if kind == "dawn" else WavLMModel
+    return model_class.from_pretrained(folder)
+
+
+class TeacherBrain(sb.Brain):
+    """Fine-tunes ``modules.teacher`` on human labels with the CCC loss.
+
+    Hyperparameters read: ``compute_cost``, ``opt_class`` (called with two
+    parameter groups: the backbone at ``lr_backbone``, the rest at the
+    optimiser's own lr), ``lr_backbone``, ``lr_annealing`` (optional),
+    ``wav_augment`` (optional), ``epoch_counter``, ``train_logger``.
+    """
+
+    def init_optimizers(self):
+        """One optimiser, a slower learning rate for the backbone."""
+        teacher = self.modules.teacher
+        backbone = {id(p) for p in teacher.backbone.parameters()}
+        backbone_params, head_params = [], []
+        for parameter in teacher.parameters():
+            if parameter.requires_grad:
+                if id(parameter) in backbone:
+                    backbone_params.append(parameter)
+                else:
+                    head_params.append(parameter)
+        self.optimizer = self.hparams.opt_class(
+            [
+                {"params": backbone_params, "lr": self.hparams.lr_backbone},
+                {"params": head_params},
+            ]
+        )
+        self.optimizers_dict = {"optimizer": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("optimizer", self.optimizer)
+
+    def compute_forward(self, batch, stage):
+        """Predicts A/D/V for the (augmented, when training) batch."""
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        augment = getattr(self.hparams, "wav_augment", None)
+        self._replicate = None
+        if stage == sb.Stage.TRAIN and augment is not None:
+            n_before = wavs.shape[0]
+            wavs, lengths = augment(wavs, lengths)
+            if wavs.shape[0] != n_before:
+                self._replicate = augment.replicate_labels
+        return self.modules.teacher(wavs, lengths)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """CCC loss against the human labels."""
+        targets = batch.targets.data.float()
+        if self._replicate is not None:
+            targets = self._replicate(targets)
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats.append(batch.id, predictions, targets)
+        return self.hparams.compute_cost(predictions, targets)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh CCC statistics for evaluation stages."""
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats = CCCStats()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs; keeps the best checkpoint by development mean CCC."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, **self.ccc_stats.summarize()}
+        if stage == sb.Stage.VALID:
+            lrs = [group["lr"] for group in self.optimizer.param_groups]
+            annealing = getattr(self.hparams, "lr_annealing", None)
+            if annealing is not None:
+                old_lr, new_lr = annealing(1.0 - stats["ccc"])
+                # Scale every group alike to keep the backbone/head ratio.
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= new_lr / old_lr
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lrs[-1]},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta=stats, max_keys=["ccc"], num_to_keep=1
+            )
+        elif stage == sb.Stage.TEST:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
+            )
+            self.test_stats = stats
+
+
+def export_teacher(teacher, folder):
+    """Saves the fine-tuned teacher in its hub layout, never overwriting.
+
+    A folder that already holds this very teacher (same fingerprint) is
+    left as it is, so a rerun of a finished recipe is harmless; a folder
+    holding a different teacher is refused.
+
+    Returns
+    -------
+    str
+        The teacher's fingerprint.
+    """
+    from speechbrain_wav2small.teachers import load_pretrained_teacher
+
+    fingerprint = teacher_fingerprint(teacher)
+    try:
+        existing = load_pretrained_teacher(str(folder))
+    except FileNotFoundError:
+        existing = None
+    if existing is not None:
+        if existing.fingerprint == fingerprint:
+            logger.info("Teacher already exported to %s", folder)
+            return fingerprint
+        raise FileExistsError(
+            f"{folder} already holds another teacher "
+            f"(fingerprint {existing.fingerprint[:12]}, this one "
+            f"{fingerprint[:12]}); choose another teacher_folder"
+        )
+    with torch.no_grad():
+        save_teacher(teacher, folder)
+    logger.info("Saved the fine-tuned teacher to %s", folder)
+    return fingerprint
