@@ -38,7 +38,9 @@ def audio_pipeline(max_seconds=None, random_crop=False):
     >>> pipeline("tests/data/ASR_spk1_snt1.wav").shape
     torch.Size([16000])
     """
-    max_samples = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    max_samples = (
+        None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+    )
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
@@ -124,10 +126,7 @@ def merge_label_caches(caches, out_csv, exclude_podcasts=()):
                     counts["excluded"] += 1
                     continue
                 rows.append(
-                    {
-                        k: row[k]
-                        for k in ("ID", "wav", "duration", *DIMENSIONS)
-                    }
+                    {k: row[k] for k in ("ID", "wav", "duration", *DIMENSIONS)}
                 )
     counts["kept"] = len(rows)
     tmp = Path(f"{out_csv}.tmp")

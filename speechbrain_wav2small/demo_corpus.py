@@ -8,8 +8,9 @@ are fixed mixtures of those factors plus a little rater noise:
 ================  ===============================================  =========
 factor            how it is applied                                 drives
 ================  ===============================================  =========
-``pitch``         resampling: ±4 semitones (and tempo with it)     A, D
-``tremolo``       amplitude modulation at 3-6 Hz, depth 0-0.9      A
+``pitch``         resampling: ±5 semitones (and tempo with it)     A, D
+``effort``        a ±9 dB band around 2 kHz (vocal effort)          A, D, V
+``tremolo``       loudness modulation at 3-6 Hz, depth 0-0.9       A
 ``brightness``    first-order spectral tilt, dark to bright        D, V
 ``noise``         real background noise at 28 dB to 3 dB SNR       V (-)
 ================  ===============================================  =========
@@ -36,7 +37,6 @@ Authors
 import argparse
 import csv
 import json
-import math
 import os
 from pathlib import Path
 
@@ -47,11 +47,11 @@ from speechbrain_wav2small.audio import SAMPLE_RATE, read_audio, resample
 
 #: Label mixtures: rating = 4 + 2.5 * (weights . factors) + noise, on 1..7.
 LABEL_WEIGHTS = {
-    "arousal": {"pitch": 0.6, "tremolo": 0.4},
-    "dominance": {"brightness": 0.6, "pitch": 0.4},
-    "valence": {"noise": -0.6, "brightness": 0.4},
+    "arousal": {"pitch": 0.65, "effort": 0.25, "tremolo": 0.1},
+    "dominance": {"effort": 0.55, "pitch": 0.25, "brightness": 0.2},
+    "valence": {"noise": -0.65, "brightness": 0.2, "effort": 0.15},
 }
-FACTORS = ("pitch", "tremolo", "brightness", "noise")
+FACTORS = ("pitch", "effort", "tremolo", "brightness", "noise")
 RATER_NOISE = 0.06
 
 #: Split -> (number of podcasts, utterances per podcast) at scale 1.
@@ -124,13 +124,14 @@ def apply_factors(speech, factors, noise_bank, rng):
     """Alters ``speech`` along the four label factors (see module doc)."""
     # Pitch (and tempo): play the clip at a different rate. Rates are rounded
     # to 100 Hz so the polyphase resampler's ratio stays small.
-    semitones = 4.0 * factors["pitch"]
+    semitones = 5.0 * factors["pitch"]
     play_rate = round(SAMPLE_RATE * 2 ** (semitones / 12) / 100) * 100
     audio = resample(speech, play_rate, SAMPLE_RATE).astype(np.float64)
     t = np.arange(audio.shape[0]) / SAMPLE_RATE
     depth = 0.45 * (factors["tremolo"] + 1.0)
     rate = rng.uniform(3.0, 6.0)
     audio *= 1.0 + depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 6))
+    audio = band_gain(audio, 2000.0, 9.0 * factors["effort"])
     tilt = 0.85 * factors["brightness"]
     audio[1:] = audio[1:] - tilt * audio[:-1]
     noise = noise_bank[rng.integers(len(noise_bank))]
@@ -143,6 +144,17 @@ def apply_factors(speech, factors, noise_bank, rng):
     peak_dbfs = rng.uniform(-20.0, -3.0)
     audio *= 10 ** (peak_dbfs / 20) / (np.abs(audio).max() + 1e-9)
     return audio.astype(np.float32)
+
+
+def band_gain(audio, centre_hz, gain_db, octaves=0.6):
+    """Boosts (or cuts) a band around ``centre_hz`` by ``gain_db``, with a
+    Gaussian gain curve on a log-frequency axis (applied in the FFT domain).
+    """
+    spectrum = np.fft.rfft(audio)
+    freqs = np.fft.rfftfreq(audio.shape[0], 1.0 / SAMPLE_RATE)
+    distance = np.log2(np.maximum(freqs, 1.0) / centre_hz) / octaves
+    gain = 10 ** (gain_db * np.exp(-0.5 * distance**2) / 20)
+    return np.fft.irfft(spectrum * gain, n=audio.shape[0])
 
 
 def ratings(factors, rng):
@@ -237,7 +249,7 @@ def generate_corpus(
     audio_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     speech_sources, noise_bank = _load_sources(speech_dir, noise_dir)
-    rows = []
+    rows, factor_rows = [], []
     podcast = 0
     for split, (n_podcasts, per_podcast) in SPLITS.items():
         for _ in range(n_podcasts):
@@ -249,6 +261,7 @@ def generate_corpus(
                 name = f"MSP-PODCAST_{podcast:04d}_{segment:04d}.wav"
                 sf.write(audio_dir / name, audio, SAMPLE_RATE, "PCM_16")
                 values = ratings(factors, rng)
+                factor_rows.append({"FileName": name, **factors})
                 rows.append(
                     {
                         "FileName": name,
@@ -276,6 +289,11 @@ def generate_corpus(
             SAMPLE_RATE,
             "PCM_16",
         )
+    # Not part of MSP's layout: the generator's ground truth, for checks.
+    with open(out / "demo_factors.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["FileName", *FACTORS])
+        writer.writeheader()
+        writer.writerows(factor_rows)
     _write_labels(out, rows, legacy)
     return len(rows)
 

@@ -150,7 +150,9 @@ class DistillationBrain(sb.Brain):
                 meta=stats, max_keys=["ccc"], num_to_keep=1
             )
         elif stage == sb.Stage.TEST:
-            vs_human = self.human_stats.summarize() if self.human_targets else {}
+            vs_human = (
+                self.human_stats.summarize() if self.human_targets else {}
+            )
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
                 test_stats={
@@ -207,14 +209,16 @@ def mixup(wavs, lengths, targets, alpha):
 
     Example
     -------
-    >>> wavs, lengths = torch.randn(4, 100), torch.tensor([1.0, 0.5, 0.8, 1.0])
-    >>> mixed, new_lengths, mixed_targets = mixup(wavs, lengths, torch.rand(4, 3), 0.4)
+    >>> wavs, lengths = torch.randn(4, 100), torch.tensor([1.0, 0.5, 0.8, 1])
+    >>> mixed, new_lengths, targets = mixup(wavs, lengths, torch.rand(4, 3), 0.4)
     >>> mixed.shape, bool((new_lengths >= lengths).all())
     (torch.Size([4, 100]), True)
     """
-    weights = torch.distributions.Beta(alpha, alpha).sample(
-        (wavs.shape[0],)
-    ).to(wavs.device)
+    weights = (
+        torch.distributions.Beta(alpha, alpha)
+        .sample((wavs.shape[0],))
+        .to(wavs.device)
+    )
     # The larger weight stays on the original item, so it dominates.
     weights = torch.maximum(weights, 1.0 - weights)
     partner = torch.randperm(wavs.shape[0], device=wavs.device)

@@ -114,8 +114,12 @@ def write_test_report(out_dir, ids, predictions, teacher, human, history_path):
     if history:
         epochs = [record["epoch"] for record in history]
         figure, (loss_axis, ccc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-        loss_axis.plot(epochs, [r["train_loss"] for r in history], label="train")
-        loss_axis.plot(epochs, [r["valid_loss"] for r in history], label="valid")
+        loss_axis.plot(
+            epochs, [r["train_loss"] for r in history], label="train"
+        )
+        loss_axis.plot(
+            epochs, [r["valid_loss"] for r in history], label="valid"
+        )
         loss_axis.set_xlabel("epoch")
         loss_axis.set_ylabel("1 - CCC loss")
         loss_axis.legend()

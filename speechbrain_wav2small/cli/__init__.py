@@ -18,6 +18,11 @@ from speechbrain_wav2small.version import __version__
 #: Subcommand name -> module under ``speechbrain_wav2small.cli``.
 COMMANDS = {
     "students": "students",
+    "label": "label",
+    "export": "export",
+    "package": "package",
+    "import-audeering": "import_audeering",
+    "predict": "predict",
 }
 
 

@@ -1,0 +1,61 @@
+"""Convert the authors' released Wav2Small into a packaged model.
+
+SRC is audEERING's Wav2Small release: a folder with model.safetensors or
+pytorch_model.bin (keys vgg7.l1..l7, vgg7.lin, vgg7.sof, the stored front
+end, adv), or the weights file itself. Its DFT rows and mel filterbank must
+equal what this package computes; keys or shapes that do not fit are
+refused by name. The result is a folder like `wav2small package` writes,
+whose outputs equal the original model's.
+"""
+
+import sys
+
+from speechbrain_wav2small.audeering import import_audeering
+from speechbrain_wav2small.cli.export import USER_ERRORS, print_export
+from speechbrain_wav2small.cli.package import add_package_arguments
+
+HELP = "convert the authors' published Wav2Small checkpoint to a package"
+
+
+def add_arguments(parser):
+    """Adds this subcommand's options."""
+    parser.add_argument("source", metavar="SRC", help="release folder or file")
+    parser.add_argument("--out", required=True, help="folder to write")
+    parser.add_argument(
+        "--held-out",
+        "--held_out",
+        dest="held_out",
+        nargs="+",
+        metavar="AUDIO",
+        help="held-out audio files or folders for the int8 check",
+    )
+    add_package_arguments(parser)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out"
+    )
+
+
+def run(args):
+    """Imports; returns the exit status."""
+    try:
+        report = import_audeering(
+            args.source,
+            args.out,
+            overwrite=args.overwrite,
+            held_out_wavs=args.held_out,
+            results=args.results,
+            repo_id=args.repo_id,
+        )
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    source = report["import"]
+    print(f"imported {source['source']} (sha256 {source['sha256'][:16]}...)")
+    print(
+        "front end matches: DFT max abs diff "
+        f"{source['dft_max_abs_diff']:.2g}, mel max abs diff "
+        f"{source['mel_max_abs_diff']:.2g}"
+    )
+    print(f"packaged in {report['out_dir']}")
+    print_export(report["export"])
+    return 0

@@ -1,0 +1,81 @@
+"""Package a trained student as a folder ready to upload to a model hub.
+
+Writes hyperparams.yaml (modules + pretrainer), model.ckpt, model.onnx,
+model.int8.onnx (checked, see `wav2small export`), export.json and a README
+model card (front matter, metrics from --results, usage, licence, teacher
+provenance). The folder loads offline with
+EmotionDimensions.from_hparams(source=DIR). A non-empty --out is refused
+unless --overwrite.
+"""
+
+import sys
+
+from speechbrain_wav2small.cli.export import (
+    USER_ERRORS,
+    add_checkpoint_arguments,
+    add_export_arguments,
+    print_export,
+    teacher_from_args,
+)
+from speechbrain_wav2small.packaging import DEFAULT_LICENSE, package_checkpoint
+
+HELP = "package a student checkpoint for the model hub (YAML, ckpt, ONNX, card)"
+
+
+def add_package_arguments(parser):
+    """Model-card options (shared with ``import-audeering``)."""
+    parser.add_argument(
+        "--results",
+        help="the recipe's results JSON (CCC per dimension vs human and vs "
+        "teacher) for the card's metrics table",
+    )
+    parser.add_argument(
+        "--repo-id",
+        "--repo_id",
+        dest="repo_id",
+        help="hub id the folder will be uploaded to (usage snippet)",
+    )
+
+
+def add_arguments(parser):
+    """Adds this subcommand's options."""
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--out", required=True, help="folder to write")
+    add_export_arguments(parser)
+    add_package_arguments(parser)
+    parser.add_argument(
+        "--teacher", help="teacher description for the model card"
+    )
+    parser.add_argument(
+        "--license",
+        default=DEFAULT_LICENSE,
+        help=f"licence identifier for the card (default {DEFAULT_LICENSE})",
+    )
+
+
+def run(args):
+    """Packages; returns the exit status."""
+    try:
+        fingerprint, description = teacher_from_args(args)
+        report = package_checkpoint(
+            args.checkpoint,
+            args.student,
+            args.out,
+            overrides=args.overrides,
+            results=args.results,
+            teacher_fingerprint=fingerprint,
+            teacher=args.teacher or description,
+            held_out_wavs=args.held_out,
+            overwrite=args.overwrite,
+            license=args.license,
+            repo_id=args.repo_id,
+            export_options={"quantization": args.quantization},
+        )
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"packaged in {report['out_dir']}:")
+    for path in report["files"].values():
+        print(f"  {path}")
+    print_export(report["export"])
+    return 0

@@ -1,0 +1,246 @@
+"""File-level prediction shared by the PyTorch and the ONNX interfaces.
+
+numpy and soundfile only (through :mod:`speechbrain_wav2small.audio`), so
+the torch-free ONNX interface runs exactly the same code as the PyTorch one.
+
+A file is predicted either whole (one utterance-level result) or in
+sliding windows. Windows start at ``0, hop, 2 hop, ...``; the last one is
+cut at the end of the file, and a window that would only repeat audio the
+previous window already covered is not made. Each window is read from disk
+on its own (``read_audio(start, stop)``), so memory stays bounded by the
+window, never by the file. Files longer than ``max_utterance_seconds`` are
+always windowed (``long_file_window`` seconds, no overlap), even when no
+window was asked for: a whole hour in one pass would need gigabytes.
+
+The utterance-level result of a windowed file is the **duration-weighted
+mean** of its windows: each window counts in proportion to its length in
+seconds, so a short tail window counts little, and with ``hop == window``
+the result weighs every second of audio equally.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import logging
+
+import numpy as np
+
+from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small.audio import SAMPLE_RATE, audio_info, read_audio
+
+logger = logging.getLogger(__name__)
+
+
+def window_bounds(duration, window, hop=None):
+    """Start and end times (s) of the sliding windows over ``duration`` s.
+
+    Arguments
+    ---------
+    duration : float
+        Length of the audio in seconds.
+    window : float
+        Window length in seconds.
+    hop : float, optional
+        Step between window starts in seconds (default: ``window``).
+
+    Returns
+    -------
+    list of (float, float)
+        At least one window; the last one ends at ``duration``.
+
+    Example
+    -------
+    >>> window_bounds(7.0, 3.0)
+    [(0.0, 3.0), (3.0, 6.0), (6.0, 7.0)]
+    >>> window_bounds(5.0, 3.0, hop=1.0)
+    [(0.0, 3.0), (1.0, 4.0), (2.0, 5.0)]
+    >>> window_bounds(2.0, 3.0)
+    [(0.0, 2.0)]
+    """
+    hop = window if hop is None else hop
+    if not window > 0 or not hop > 0:
+        raise ValueError(
+            f"window and hop must be positive, got window={window}, hop={hop}"
+        )
+    bounds = []
+    index = 0
+    while True:
+        start = index * hop
+        end = min(start + window, duration)
+        bounds.append((round(float(start), 6), round(float(end), 6)))
+        if end >= duration:
+            return bounds
+        index += 1
+
+
+def duration_weighted_mean(rows):
+    """Utterance-level scores: mean of window rows weighted by duration.
+
+    Example
+    -------
+    >>> rows = [{"start": 0.0, "end": 3.0, "arousal": 0.2, "dominance": 0.5,
+    ...          "valence": 0.4},
+    ...         {"start": 3.0, "end": 4.0, "arousal": 0.6, "dominance": 0.5,
+    ...          "valence": 0.8}]
+    >>> round(duration_weighted_mean(rows)["arousal"], 6)
+    0.3
+    """
+    weights = np.array([row["end"] - row["start"] for row in rows])
+    if not weights.sum() > 0:
+        weights = np.ones(len(rows))
+    scores = np.array([[row[name] for name in DIMENSIONS] for row in rows])
+    mean = weights @ scores / weights.sum()
+    return {name: float(v) for name, v in zip(DIMENSIONS, mean)}
+
+
+def pad_arrays(arrays):
+    """Zero-pads 1-D arrays into [batch, time] plus relative lengths.
+
+    Example
+    -------
+    >>> wavs, lens = pad_arrays([np.ones(4), np.ones(2)])
+    >>> wavs.shape, lens.tolist()
+    ((2, 4), [1.0, 0.5])
+    """
+    longest = max(len(array) for array in arrays)
+    wavs = np.zeros((len(arrays), longest), dtype=np.float32)
+    for row, array in enumerate(arrays):
+        wavs[row, : len(array)] = array
+    lengths = np.array([len(a) / longest for a in arrays], dtype=np.float32)
+    return wavs, lengths
+
+
+class FilePredictor:
+    """Mixin: ``predict_file`` and ``predict_files`` on top of a batch call.
+
+    A subclass provides ``_predict_arrays(list of 1-D float32 arrays) ->
+    numpy [n, 3]`` and, optionally, ``sample_rate``.
+    """
+
+    #: Longest file (s) predicted in one pass when no window is asked for.
+    max_utterance_seconds = 30.0
+    #: Window (and hop) in seconds for files longer than that.
+    long_file_window = 10.0
+    #: Most clips in one forward pass (``predict_files``, windows)...
+    batch_size = 8
+    #: ...and most audio in seconds, padding included: a model's
+    #: activations, not the file, set the memory used.
+    batch_seconds = 30.0
+    sample_rate = SAMPLE_RATE
+
+    def _predict_arrays(self, arrays):
+        raise NotImplementedError
+
+    def _scores(self, arrays):
+        """Predicts 1-D clips in batches; returns numpy [n, 3]."""
+        limit = self.batch_seconds * self.sample_rate
+        outputs, batch = [], []
+        for array in arrays:
+            longest = max([len(array)] + [len(a) for a in batch])
+            if batch and (
+                len(batch) == self.batch_size
+                or longest * (len(batch) + 1) > limit
+            ):
+                outputs.append(np.asarray(self._predict_arrays(batch)))
+                batch = []
+            batch.append(array)
+        outputs.append(np.asarray(self._predict_arrays(batch)))
+        return np.concatenate(outputs).astype(np.float64)
+
+    def predict_file(self, path, window=None, hop=None):
+        """Predicts arousal, dominance and valence for one audio file.
+
+        Arguments
+        ---------
+        path : str or os.PathLike
+            Any file soundfile reads (WAV, FLAC, OGG...), any sample rate
+            and channel count (mixed down to mono, resampled).
+        window : float, optional
+            Window length in seconds for sliding-window prediction.
+        hop : float, optional
+            Hop between windows in seconds (default: ``window``).
+
+        Returns
+        -------
+        dict
+            ``arousal``, ``dominance``, ``valence`` (floats) for the whole
+            file; when windowed, also ``windows``: one dict per window with
+            ``start`` and ``end`` (s) and the three scores. The file-level
+            scores are then the duration-weighted mean of the windows.
+
+        Raises
+        ------
+        speechbrain_wav2small.audio.AudioError
+            A missing, empty or unreadable file, one without samples or
+            with NaN/Inf samples; the message names the file.
+        """
+        if hop is not None and window is None:
+            raise ValueError("a hop needs a window")
+        duration = audio_info(path)["duration"]
+        if window is None and duration > self.max_utterance_seconds:
+            logger.info(
+                "%s lasts %.0f s: predicting in %.0f s windows",
+                path,
+                duration,
+                self.long_file_window,
+            )
+            window = hop = self.long_file_window
+        if window is None:
+            scores = self._scores([read_audio(path, self.sample_rate)])[0]
+            return _named(scores)
+        rows = []
+        bounds = window_bounds(duration, window, hop)
+        for first in range(0, len(bounds), self.batch_size):
+            chunk = bounds[first : first + self.batch_size]
+            clips = [
+                read_audio(path, self.sample_rate, start, stop)
+                for start, stop in chunk
+            ]
+            for (start, stop), scores in zip(chunk, self._scores(clips)):
+                rows.append({"start": start, "end": stop, **_named(scores)})
+        return {**duration_weighted_mean(rows), "windows": rows}
+
+    def predict_files(self, paths, window=None, hop=None):
+        """Predicts several files (short ones batched together).
+
+        Arguments
+        ---------
+        paths : list
+            Audio file paths.
+        window, hop : float, optional
+            As in :meth:`predict_file`.
+
+        Returns
+        -------
+        list of dict
+            One :meth:`predict_file` result per path, in order.
+
+        Raises
+        ------
+        speechbrain_wav2small.audio.AudioError
+            At the first unusable file, naming it.
+        """
+        results = [None] * len(paths)
+        pending = []
+
+        def flush():
+            scores = self._scores([clip for _, clip in pending])
+            for (index, _), row in zip(pending, scores):
+                results[index] = _named(row)
+            pending.clear()
+
+        for index, path in enumerate(paths):
+            duration = audio_info(path)["duration"]
+            if window is None and duration <= self.max_utterance_seconds:
+                pending.append((index, read_audio(path, self.sample_rate)))
+                if len(pending) == self.batch_size:
+                    flush()
+            else:
+                results[index] = self.predict_file(path, window, hop)
+        if pending:
+            flush()
+        return results
+
+
+def _named(scores):
+    return {name: float(v) for name, v in zip(DIMENSIONS, scores)}

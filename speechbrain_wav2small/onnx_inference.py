@@ -1,0 +1,131 @@
+"""Emotion-dimension prediction with onnxruntime only (no PyTorch).
+
+The same API as :class:`speechbrain_wav2small.inference.EmotionDimensions`
+(``predict_batch``, ``predict_file``, ``predict_files``), on numpy arrays,
+for the files written by :mod:`speechbrain_wav2small.export`. Importing
+and running it needs numpy, soundfile and onnxruntime, nothing else.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import json
+import os
+
+import numpy as np
+import onnxruntime
+
+from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small.audio import SAMPLE_RATE
+from speechbrain_wav2small.file_prediction import FilePredictor, pad_arrays
+
+#: File names looked for in a folder, first found wins.
+MODEL_FILES = ("model.int8.onnx", "model.onnx")
+
+
+def find_onnx_model(source, prefer_int8=True):
+    """The ``.onnx`` file for ``source`` (a file, or a folder holding one).
+
+    Example
+    -------
+    >>> find_onnx_model("/nonexistent.onnx")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ONNX model /nonexistent.onnx does not exist
+    """
+    source = os.fspath(source)
+    if os.path.isfile(source):
+        return source
+    if not os.path.isdir(source):
+        raise FileNotFoundError(f"ONNX model {source} does not exist")
+    names = MODEL_FILES if prefer_int8 else MODEL_FILES[::-1]
+    for name in names:
+        path = os.path.join(source, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"no {' or '.join(names)} in folder {source}")
+
+
+class OnnxEmotionDimensions(FilePredictor):
+    """Predicts arousal, dominance and valence with an exported model.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        An ``.onnx`` file, or a folder holding ``model.int8.onnx`` and/or
+        ``model.onnx``.
+    prefer_int8 : bool
+        In a folder holding both, take the int8 model.
+    threads : int, optional
+        onnxruntime intra-op threads (its default when omitted).
+
+    Example
+    -------
+    Needs an exported model::
+
+        model = OnnxEmotionDimensions("exports/wav2small")
+        model.predict_file("speech.wav")
+        # {'arousal': 0.61, 'dominance': 0.55, 'valence': 0.42}
+    """
+
+    def __init__(self, source, prefer_int8=True, threads=None):
+        self.path = find_onnx_model(source, prefer_int8)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = onnxruntime.InferenceSession(
+                self.path, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:
+            raise ValueError(
+                f"{self.path} is not a usable ONNX model: {error}"
+            ) from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.sample_rate = int(self.metadata.get("sample_rate", SAMPLE_RATE))
+        names = self.metadata.get("output_names")
+        self.dimensions = tuple(json.loads(names)) if names else DIMENSIONS
+        if self.dimensions != DIMENSIONS:
+            raise ValueError(
+                f"{self.path} outputs {list(self.dimensions)}, expected "
+                f"{list(DIMENSIONS)}"
+            )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        if self.input_names[:1] != ["wavs"]:
+            raise ValueError(
+                f"{self.path} has inputs {self.input_names}; expected "
+                "'wavs' (and 'wav_lens'), as written by wav2small export"
+            )
+
+    def predict_batch(self, wavs, wav_lens=None):
+        """Predicts a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : numpy.ndarray
+            [batch, time] or [time], mono, at ``sample_rate`` (16 kHz).
+        wav_lens : numpy.ndarray, optional
+            Relative lengths [batch] in (0, 1]; all 1 when omitted.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 [batch, 3]: arousal, dominance, valence.
+        """
+        wavs = np.asarray(wavs, dtype=np.float32)
+        if wavs.ndim == 1:
+            wavs = wavs[None]
+        if wav_lens is None:
+            wav_lens = np.ones(wavs.shape[0], dtype=np.float32)
+        feeds = {"wavs": np.ascontiguousarray(wavs)}
+        if "wav_lens" in self.input_names:
+            feeds["wav_lens"] = np.asarray(wav_lens, dtype=np.float32)
+        return self.session.run(None, feeds)[0]
+
+    def _predict_arrays(self, arrays):
+        return self.predict_batch(*pad_arrays(arrays)).astype(np.float64)
+
+    def __call__(self, wavs, wav_lens=None):
+        """Runs :meth:`predict_batch`."""
+        return self.predict_batch(wavs, wav_lens)
