@@ -13,8 +13,16 @@ venv:
 test: venv
 	$(PY) -m pytest -q tests --doctest-modules speechbrain_wav2small
 
+DEMO ?= demo_output
+
+# The demo corpus is generated once (about 10 s); the chain resumes or skips
+# whatever stage already finished.
 demo: venv
-	$(PY) -m speechbrain_wav2small.demo --output_folder demo_output
+	test -f $(DEMO)/corpus/Labels/labels_consensus.csv || \
+	    $(PY) -m speechbrain_wav2small.demo_corpus --out $(DEMO)/corpus \
+	        --scale 2 --speech_dir tests/data --noise_dir tests/data
+	$(PY) recipes/MSP-Podcast/run_chain.py --demo \
+	    --data_folder $(DEMO)/corpus --output_folder $(DEMO)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,9 @@ are fixed mixtures of those factors plus a little rater noise:
 ================  ===============================================  =========
 factor            how it is applied                                 drives
 ================  ===============================================  =========
-``pitch``         resampling: ±5 semitones (and tempo with it)     A, D
+``pitch``         voice moved toward a target F0 (106-242 Hz) by    A, D
+                  resampling, at most ±6 semitones; the factor is
+                  the F0 actually reached
 ``effort``        a ±9 dB band around 2 kHz (vocal effort)          A, D, V
 ``tremolo``       loudness modulation at 3-6 Hz, depth 0-0.9       A
 ``brightness``    first-order spectral tilt, dark to bright        D, V
@@ -53,6 +55,10 @@ LABEL_WEIGHTS = {
 }
 FACTORS = ("pitch", "effort", "tremolo", "brightness", "noise")
 RATER_NOISE = 0.06
+#: Pitch factor -1..1 <-> median F0 of 160 Hz * 2 ** (±0.6 octaves).
+PITCH_CENTRE_HZ = 160.0
+PITCH_OCTAVES = 0.6
+MAX_SHIFT_SEMITONES = 6.0
 
 #: Split -> (number of podcasts, utterances per podcast) at scale 1.
 SPLITS = {
@@ -120,12 +126,48 @@ def synthesize_speech(rng, seconds, base_f0, formant_scale):
     return (speech / (np.abs(speech).max() + 1e-9) * 0.5).astype(np.float32), t
 
 
-def apply_factors(speech, factors, noise_bank, rng):
-    """Alters ``speech`` along the four label factors (see module doc)."""
-    # Pitch (and tempo): play the clip at a different rate. Rates are rounded
-    # to 100 Hz so the polyphase resampler's ratio stays small.
-    semitones = 5.0 * factors["pitch"]
+def median_f0(audio, low_hz=60.0, high_hz=400.0):
+    """Median F0 (Hz) of the voiced frames, by autocorrelation."""
+    frame, hop = int(0.04 * SAMPLE_RATE), int(0.01 * SAMPLE_RATE)
+    lags = np.arange(int(SAMPLE_RATE / high_hz), int(SAMPLE_RATE / low_hz))
+    starts = range(0, len(audio) - frame, hop)
+    energies = np.array([np.mean(audio[s : s + frame] ** 2) for s in starts])
+    estimates = []
+    for start, energy in zip(starts, energies):
+        if energy < 0.3 * energies.max():
+            continue
+        chunk = (
+            audio[start : start + frame] - audio[start : start + frame].mean()
+        )
+        correlation = np.array(
+            [np.dot(chunk[:-lag], chunk[lag:]) for lag in lags]
+        ) / (np.dot(chunk, chunk) + 1e-12)
+        best = int(np.argmax(correlation))
+        if correlation[best] > 0.5:
+            estimates.append(SAMPLE_RATE / lags[best])
+    return float(np.median(estimates)) if estimates else PITCH_CENTRE_HZ
+
+
+def apply_factors(speech, source_f0, factors, noise_bank, rng):
+    """Alters ``speech`` along the label factors (see module doc).
+
+    ``factors["pitch"]`` asks for a target F0; the voice moves toward it
+    by at most ``MAX_SHIFT_SEMITONES`` and the factor is replaced by the
+    F0 actually reached, so the label follows what is heard.
+    """
+    target_f0 = PITCH_CENTRE_HZ * 2 ** (PITCH_OCTAVES * factors["pitch"])
+    semitones = np.clip(
+        12 * np.log2(target_f0 / source_f0),
+        -MAX_SHIFT_SEMITONES,
+        MAX_SHIFT_SEMITONES,
+    )
+    # Play the clip at another rate (pitch and tempo move together). Rates
+    # are rounded to 100 Hz so the polyphase resampler's ratio stays small.
     play_rate = round(SAMPLE_RATE * 2 ** (semitones / 12) / 100) * 100
+    reached_f0 = source_f0 * play_rate / SAMPLE_RATE
+    factors["pitch"] = float(
+        np.clip(np.log2(reached_f0 / PITCH_CENTRE_HZ) / PITCH_OCTAVES, -1, 1)
+    )
     audio = resample(speech, play_rate, SAMPLE_RATE).astype(np.float64)
     t = np.arange(audio.shape[0]) / SAMPLE_RATE
     depth = 0.45 * (factors["tremolo"] + 1.0)
@@ -178,11 +220,11 @@ def emotion_class(values):
 
 def _load_sources(speech_dir, noise_dir):
     speech_files = sorted(Path(speech_dir).glob("*.wav"))
-    speech = [
-        (path.stem, read_audio(path))
-        for path in speech_files
-        if not path.stem.startswith("noise")
-    ]
+    speech = []
+    for path in speech_files:
+        if not path.stem.startswith("noise"):
+            clip = read_audio(path)
+            speech.append((path.stem, clip, median_f0(clip)))
     noise = [
         read_audio(path)
         for path in sorted(Path(noise_dir).glob("*.wav"))
@@ -196,28 +238,29 @@ def _load_sources(speech_dir, noise_dir):
 
 
 def _real_speaker(stem):
-    # ASR_spk1_snt1 -> speaker 1, TTS_LJ... -> speaker 3 (one reader each).
+    # ASR_spk1_snt1 -> speaker 1, TTS_LJ... -> speaker 3 (one reader each);
+    # genders as their median F0 suggests (about 225, 160 and 235 Hz).
     if "spk1" in stem:
-        return 1, "Male"
+        return 1, "Female"
     if "spk2" in stem:
-        return 2, "Female"
+        return 2, "Male"
     return 3, "Female"
 
 
 def _utterance(rng, speech_sources):
-    """Source speech for one utterance and its speaker."""
+    """Source speech for one utterance: (samples, F0, speaker, gender)."""
     if rng.uniform() < 0.5:
-        stem, clip = speech_sources[rng.integers(len(speech_sources))]
+        stem, clip, f0 = speech_sources[rng.integers(len(speech_sources))]
         seconds = rng.uniform(1.6, 3.5)
         length = min(len(clip), int(seconds * SAMPLE_RATE))
         start = rng.integers(0, len(clip) - length + 1)
         speaker, gender = _real_speaker(stem)
-        return clip[start : start + length], speaker, gender
+        return clip[start : start + length], f0, speaker, gender
     speaker, gender, f0, scale = SYNTHETIC_SPEAKERS[
         rng.integers(len(SYNTHETIC_SPEAKERS))
     ]
     speech, _ = synthesize_speech(rng, rng.uniform(1.6, 3.5), f0, scale)
-    return speech, speaker, gender
+    return speech, f0, speaker, gender
 
 
 def generate_corpus(
@@ -256,8 +299,8 @@ def generate_corpus(
             podcast += 1
             for segment in range(1, max(2, int(per_podcast * scale)) + 1):
                 factors = {name: rng.uniform(-1, 1) for name in FACTORS}
-                speech, speaker, gender = _utterance(rng, speech_sources)
-                audio = apply_factors(speech, factors, noise_bank, rng)
+                speech, f0, speaker, gender = _utterance(rng, speech_sources)
+                audio = apply_factors(speech, f0, factors, noise_bank, rng)
                 name = f"MSP-PODCAST_{podcast:04d}_{segment:04d}.wav"
                 sf.write(audio_dir / name, audio, SAMPLE_RATE, "PCM_16")
                 values = ratings(factors, rng)
@@ -281,8 +324,8 @@ def generate_corpus(
                 )
     for index in range(1, max(2, int(TEST3_UTTERANCES * scale)) + 1):
         factors = {name: rng.uniform(-1, 1) for name in FACTORS}
-        speech, _, _ = _utterance(rng, speech_sources)
-        audio = apply_factors(speech, factors, noise_bank, rng)
+        speech, f0, _, _ = _utterance(rng, speech_sources)
+        audio = apply_factors(speech, f0, factors, noise_bank, rng)
         sf.write(
             audio_dir / f"MSP-PODCAST_test3_{index:04d}.wav",
             audio,

@@ -210,7 +210,7 @@ def mixup(wavs, lengths, targets, alpha):
     Example
     -------
     >>> wavs, lengths = torch.randn(4, 100), torch.tensor([1.0, 0.5, 0.8, 1])
-    >>> mixed, new_lengths, targets = mixup(wavs, lengths, torch.rand(4, 3), 0.4)
+    >>> mixed, new_lengths, _ = mixup(wavs, lengths, torch.rand(4, 3), 0.4)
     >>> mixed.shape, bool((new_lengths >= lengths).all())
     (torch.Size([4, 100]), True)
     """

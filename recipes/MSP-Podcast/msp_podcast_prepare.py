@@ -79,7 +79,7 @@ def prepare_msp_podcast(data_folder, save_folder, skip_prep=False):
 
     Example
     -------
-    >>> prepare_msp_podcast("/data/MSP-Podcast", "results/prep")  # doctest: +SKIP
+    >>> prepare_msp_podcast("/data/MSP-Podcast", "prep")  # doctest: +SKIP
     """
     if skip_prep:
         return {}
@@ -129,7 +129,9 @@ def prepare_msp_podcast(data_folder, save_folder, skip_prep=False):
     # Written last: its presence says every manifest above is complete.
     options["manifests"] = manifests
     options["errors"] = len(errors)
-    _atomic_write_text(save_folder / OPTIONS_FILE, json.dumps(options, indent=2))
+    _atomic_write_text(
+        save_folder / OPTIONS_FILE, json.dumps(options, indent=2)
+    )
     return manifests
 
 

@@ -28,8 +28,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 
 #: Overrides that shrink the full recipes to a few minutes on two cores.
+# The demo teacher is a 2-layer wav2vec2 trained from scratch in about two
+# minutes: a 25 ms first conv window (pitch is resolvable), 50 frames per
+# second, and none of wav2vec2's pre-training regularisers (time masking,
+# layer drop, dropout), which only slow a tiny model on a small corpus.
 DEMO_TEACHER = {
     "ssl_source": "null",
     "num_layers": "null",
@@ -39,21 +44,31 @@ DEMO_TEACHER = {
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
             "intermediate_size": 128,
-            "conv_dim": [32] * 7,
+            "conv_dim": [128, 64],
+            "conv_kernel": [400, 3],
+            "conv_stride": [160, 2],
             "num_conv_pos_embeddings": 16,
             "num_conv_pos_embedding_groups": 4,
+            "apply_spec_augment": False,
+            "layerdrop": 0.0,
+            "hidden_dropout": 0.0,
+            "attention_dropout": 0.0,
+            "activation_dropout": 0.0,
+            "feat_proj_dropout": 0.0,
+            "final_dropout": 0.0,
         }
     ),
     "freeze_feature_encoder": "False",
-    "number_of_epochs": "16",
+    "number_of_epochs": "20",
     "batch_size": "16",
-    "lr": "0.003",
-    "lr_backbone": "0.003",
+    "lr": "0.002",
+    "lr_backbone": "0.002",
+    "weight_decay": "0.01",
     "train_dataloader_opts": json.dumps({"batch_size": 16, "shuffle": True}),
     "valid_dataloader_opts": json.dumps({"batch_size": 16}),
 }
 DEMO_DISTILL = {
-    "number_of_epochs": "16",
+    "number_of_epochs": "12",
     "lr": "0.003",
     "augment_prob": "0.0",
     "mixup_alpha": "0.0",
@@ -146,7 +161,30 @@ def main(argv=None):
         + overrides_to_args(distill_overrides),
         stages,
     )
+    results = json.loads((distill_out / "results.json").read_text())
+    package = out / "package"
+    if (package / "hyperparams.yaml").is_file():
+        print(f"\n=== package: {package} exists; keeping it")
+    else:
+        run_stage(
+            "package for the hub",
+            [python, "-m", "speechbrain_wav2small.cli", "package"]
+            + ["--checkpoint", results["checkpoint"]]
+            + ["--student", args.student, "--out", str(package)]
+            + ["--results", str(distill_out / "results.json")],
+            stages,
+        )
+    inputs = args.predict or [str(REPO / "tests" / "data")]
+    run_stage(
+        "predict on real speech",
+        [python, "-m", "speechbrain_wav2small.cli", "predict", *inputs]
+        + ["--model", str(package), "--out", str(out / "predictions.csv")],
+        stages,
+    )
     print_results(teacher_out, distill_out, stages)
+    print(
+        f"\nPackaged model: {package}\nPredictions: {out / 'predictions.csv'}"
+    )
     return 0
 
 
@@ -160,8 +198,15 @@ def print_results(teacher_out, distill_out, stages):
         ("student vs human", student["ccc_vs_human"]),
         ("student vs teacher", student["ccc_vs_teacher"]),
     ]
+    sizes = student.get("onnx_bytes", {})
+    print(
+        f"\n=== {student['student']}: {student['parameters']:,} parameters; "
+        + ", ".join(f"{name} {size:,} B" for name, size in sizes.items())
+    )
     print("\n=== Results on the test split (CCC)")
-    print(f"{'':<20} {'arousal':>8} {'dominance':>10} {'valence':>8} {'mean':>6}")
+    print(
+        f"{'':<20} {'arousal':>8} {'dominance':>10} {'valence':>8} {'mean':>6}"
+    )
     for name, stats in rows:
         values = [stats[f"ccc_{d}"] for d in dims]
         print(

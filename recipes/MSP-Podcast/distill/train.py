@@ -8,7 +8,7 @@ where the teacher labels the very waveform the student sees after
 augmentation and mixup. Extra unlabeled audio (manifests or folders) joins
 the training set through the labeller. The best checkpoint (validation CCC
 against the teacher) is tested against human labels and the teacher, then
-exported to ONNX (float and int8).
+exported to ONNX (float and int8) by the export hook.
 
 To run:
     python train.py hparams/distill.yaml --data_folder /path/to/MSP-Podcast \\
@@ -42,6 +42,7 @@ from speechbrain_wav2small.dataio import (
     teacher_lookup_pipeline,
 )
 from speechbrain_wav2small.distillation import DistillationBrain
+from speechbrain_wav2small.export import export_onnx
 from speechbrain_wav2small.labelling import PseudoLabeller, read_label_cache
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
 
@@ -70,6 +71,8 @@ def pseudo_label(hparams, manifests, splits):
     The labeller resumes an interrupted run and refuses a cache made by
     another teacher, so a rerun only labels what is missing.
     """
+    if not splits and not hparams["extra_audio"]:
+        return
     teacher = load_teacher(
         teacher_hparams_file(hparams["teacher_hparams"]),
         source=hparams["teacher_source"],
@@ -96,7 +99,9 @@ def write_noise_manifest(noise_folder, out_csv):
         duration = audio_info(path)["duration"]
         rows.append({"ID": f"noise{index}", "duration": duration, "wav": path})
     if not rows:
-        raise FileNotFoundError(f"no audio files in noise folder {noise_folder}")
+        raise FileNotFoundError(
+            f"no audio files in noise folder {noise_folder}"
+        )
     with open(out_csv, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=["ID", "duration", "wav"])
         writer.writeheader()
@@ -153,12 +158,42 @@ def dataio_prepare(hparams, manifests):
     return train, valid, test
 
 
-def teacher_fingerprint_of_run(hparams):
+def export_best_student(brain, hparams, manifests, fingerprint):
+    """Exports the best checkpoint to ONNX (float and int8), once.
+
+    The export goes to a folder named after the checkpoint, so a rerun
+    finds it there and a newer checkpoint never overwrites an older export.
+    """
+    checkpoint = brain.checkpointer.find_checkpoint(max_key="ccc")
+    out_dir = os.path.join(hparams["export_folder"], checkpoint.path.name)
+    report_path = os.path.join(out_dir, "export_report.json")
+    if os.path.isfile(report_path):
+        logger.info("Export of %s already in %s", checkpoint.path, out_dir)
+        with open(report_path, encoding="utf-8") as stream:
+            return json.load(stream)
+    with open(manifests["Development"], newline="", encoding="utf-8") as f:
+        held_out = [row["wav"] for row in csv.DictReader(f)]
+    report = export_onnx(
+        brain.modules.student,
+        out_dir,
+        hparams["student"],
+        teacher_fingerprint=fingerprint,
+        held_out_wavs=held_out[: hparams["export_held_out_items"]],
+    )
+    report["checkpoint"] = str(checkpoint.path)
+    with open(report_path, "w", encoding="utf-8") as stream:
+        json.dump(report, stream, indent=2)
+    for name, size in report["bytes"].items():
+        logger.info("Exported %s: %d bytes", name, size)
+    return report
+
+
+def teacher_fingerprint_of_run(hparams, teacher):
     """The fingerprint of the teacher whose labels trained the student."""
-    if hparams["targets"] == "cache":
-        cache = read_label_cache(label_cache_path(hparams, "Train"))
-        return cache["teacher"].get("fingerprint")
-    return None
+    if teacher is not None:
+        return teacher.fingerprint
+    cache = read_label_cache(label_cache_path(hparams, "Train"))
+    return cache["teacher"].get("fingerprint")
 
 
 if __name__ == "__main__":
@@ -183,13 +218,15 @@ if __name__ == "__main__":
         for split in ("Train", "Development", "Test1", "Test2", "Test3")
         if os.path.isfile(os.path.join(hparams["prep_folder"], f"{split}.csv"))
     }
-    splits = ["Development", hparams["test_split"]]
-    if hparams["targets"] == "cache":
-        splits.insert(0, "Train")
-    elif hparams["targets"] != "on_the_fly":
+    if hparams["targets"] not in ("cache", "on_the_fly"):
         raise ValueError(
             f"targets must be 'cache' or 'on_the_fly', not {hparams['targets']}"
         )
+    # On the fly, the teacher labels every batch itself; extra audio still
+    # goes through the labeller, which also vets the files.
+    splits = []
+    if hparams["targets"] == "cache":
+        splits = ["Train", "Development", hparams["test_split"]]
     run_on_main(pseudo_label, args=[hparams, manifests, splits])
     if hparams["noise_folder"]:
         run_on_main(
@@ -225,19 +262,22 @@ if __name__ == "__main__":
         test_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     if if_main_process():
+        fingerprint = teacher_fingerprint_of_run(hparams, teacher)
+        export = export_best_student(brain, hparams, manifests, fingerprint)
         results_path = os.path.join(hparams["output_folder"], "results.json")
         with open(results_path, encoding="utf-8") as stream:
             results = json.load(stream)
         results.update(
             {
                 "student": hparams["student"],
-                "teacher_fingerprint": teacher_fingerprint_of_run(hparams),
+                "parameters": export["parameters"],
+                "teacher_fingerprint": fingerprint,
+                "checkpoint": export["checkpoint"],
+                "onnx_bytes": export["bytes"],
+                "int8_vs_float_ccc": export["int8_ccc"],
             }
         )
-        with open(results_path, "w", encoding="utf-8") as stream:
+        tmp = f"{results_path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as stream:
             json.dump(results, stream, indent=2)
-        logger.info(
-            "ONNX export: the export hook is not part of this build yet; "
-            "the best checkpoint is in %s",
-            hparams["save_folder"],
-        )
+        os.replace(tmp, results_path)
