@@ -129,6 +129,7 @@ def merge_label_caches(caches, out_csv, exclude_podcasts=()):
                     {k: row[k] for k in ("ID", "wav", "duration", *DIMENSIONS)}
                 )
     counts["kept"] = len(rows)
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(f"{out_csv}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(

@@ -23,6 +23,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small.ddp import CPUDistributedMixin
 from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.reporting import (
     append_history,
@@ -33,7 +34,7 @@ from speechbrain_wav2small.reporting import (
 logger = logging.getLogger(__name__)
 
 
-class DistillationBrain(sb.Brain):
+class DistillationBrain(CPUDistributedMixin, sb.Brain):
     """Trains ``modules.student`` on teacher targets with the CCC loss.
 
     Hyperparameters read (see ``recipes/MSP-Podcast/distill``):

@@ -14,6 +14,7 @@ import logging
 import speechbrain as sb
 import torch
 
+from speechbrain_wav2small.ddp import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.teachers import (
     backbone_config,
@@ -109,7 +110,7 @@ def _pretrained_backbone(kind, ssl_source):
     return model_class.from_pretrained(folder)
 
 
-class TeacherBrain(sb.Brain):
+class TeacherBrain(CPUDistributedMixin, sb.Brain):
     """Fine-tunes ``modules.teacher`` on human labels with the CCC loss.
 
     Hyperparameters read: ``compute_cost``, ``opt_class`` (called with two
@@ -120,7 +121,7 @@ class TeacherBrain(sb.Brain):
 
     def init_optimizers(self):
         """One optimiser, a slower learning rate for the backbone."""
-        teacher = self.modules.teacher
+        teacher = unwrap(self.modules.teacher)
         backbone = {id(p) for p in teacher.backbone.parameters()}
         backbone_params, head_params = [], []
         for parameter in teacher.parameters():

@@ -118,11 +118,17 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
     assert results["student"] == "wav2small"
     assert results["parameters"] == 10_806
     assert results["teacher_fingerprint"].startswith("sha256:")
-    assert results["onnx_bytes"]["model.int8.onnx"] <= 30_000
-    export = Path(results["checkpoint"]).name
-    assert (
-        recipe_outputs / "distill" / "export" / export / "model.onnx"
-    ).is_file()
+    export = (
+        recipe_outputs / "distill" / "export" / Path(results["checkpoint"]).name
+    )
+    if "export_error" in results:
+        # A debug run trains two batches: its near-constant outputs may fail
+        # the int8 gate, which must then leave no model file behind.
+        assert "int8 vs float CCC" in results["export_error"]
+        assert not list(export.glob("*.onnx"))
+    else:
+        assert results["onnx_bytes"]["model.int8.onnx"] <= 30_000
+        assert (export / "model.onnx").is_file()
     # The challenge CSV: one row per test utterance, ratings on 1..7.
     with open(recipe_outputs / "distill" / "test_predictions.csv") as stream:
         rows = list(csv.DictReader(stream))
@@ -220,6 +226,8 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
         "8",
         "--ckpt_interval_steps",
         "2",
+        "--ckpt_interval_minutes",
+        "0",
         "--device",
         "cpu",
     ]
@@ -236,7 +244,7 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
     while time.time() < deadline and process.poll() is None:
         intra_epoch = [
             meta
-            for meta in (out / "save").glob("CKPT+*/CKPTMETA.yaml")
+            for meta in (out / "save").glob("CKPT+*/CKPT.yaml")
             if "end-of-epoch: false" in meta.read_text()
         ]
         if intra_epoch:
@@ -247,12 +255,17 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "results.json").exists()
+    # Intra-epoch checkpoints rotate: resume must load the one left on disk.
+    left = [
+        meta.parent.name
+        for meta in (out / "save").glob("CKPT+*/CKPT.yaml")
+        if "end-of-epoch: false" in meta.read_text()
+    ]
+    assert len(left) == 1
 
     done = run_recipe(script, hparams, flags)
     log = done.stdout + done.stderr
-    assert (
-        "Loading a checkpoint from" in log and intra_epoch[0].parent.name in log
-    )
+    assert f"Loading a checkpoint from {out / 'save' / left[0]}" in log
     results = json.loads((out / "results.json").read_text())
     assert "ccc" in results["ccc_vs_teacher"]
 

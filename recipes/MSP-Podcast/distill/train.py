@@ -34,6 +34,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_wav2small.audio import audio_info, find_audio_files
+from speechbrain_wav2small.complexity import count_parameters
 from speechbrain_wav2small.dataio import (
     audio_pipeline,
     label_pipeline,
@@ -41,8 +42,9 @@ from speechbrain_wav2small.dataio import (
     podcasts_in,
     teacher_lookup_pipeline,
 )
+from speechbrain_wav2small.ddp import unwrap
 from speechbrain_wav2small.distillation import DistillationBrain
-from speechbrain_wav2small.export import export_onnx
+from speechbrain_wav2small.export import ExportError, export_onnx
 from speechbrain_wav2small.labelling import PseudoLabeller, read_label_cache
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
 
@@ -108,10 +110,17 @@ def write_noise_manifest(noise_folder, out_csv):
         writer.writerows(rows)
 
 
-def dataio_prepare(hparams, manifests):
-    """Train (teacher targets), valid (teacher) and test (human + teacher)."""
-    from_cache = hparams["targets"] == "cache"
-    test_split = hparams["test_split"]
+def training_csv(hparams):
+    """Where the merged training set (split + extra audio) is written."""
+    return os.path.join(hparams["label_folder"], "train_set.csv")
+
+
+def write_training_set(hparams, manifests):
+    """Merges the training split and the extra audio into one CSV.
+
+    Extra audio from podcasts of the test splits is left out when
+    ``exclude_test_podcasts`` is set.
+    """
     extra_caches = [
         label_cache_path(hparams, name) for name in extra_audio_names(hparams)
     ]
@@ -120,12 +129,14 @@ def dataio_prepare(hparams, manifests):
         excluded = podcasts_in(
             [manifests.get(s) for s in ("Test1", "Test2", "Test3")]
         )
-    train_csv = os.path.join(hparams["label_folder"], "train_set.csv")
+    from_cache = hparams["targets"] == "cache"
     train_sources = [
         label_cache_path(hparams, "Train") if from_cache else manifests["Train"]
     ]
     counts = merge_label_caches(
-        train_sources + extra_caches, train_csv, exclude_podcasts=excluded
+        train_sources + extra_caches,
+        training_csv(hparams),
+        exclude_podcasts=excluded,
     )
     logger.info(
         "Training set: %(kept)d utterances (%(excluded)d extra ones from test "
@@ -133,6 +144,12 @@ def dataio_prepare(hparams, manifests):
         counts,
     )
 
+
+def dataio_prepare(hparams, manifests):
+    """Train (teacher targets), valid (teacher) and test (human + teacher)."""
+    from_cache = hparams["targets"] == "cache"
+    test_split = hparams["test_split"]
+    train_csv = training_csv(hparams)
     train = sb.dataio.dataset.DynamicItemDataset.from_csv(train_csv)
     train.add_dynamic_item(
         audio_pipeline(hparams["max_train_seconds"], random_crop=True)
@@ -174,7 +191,7 @@ def export_best_student(brain, hparams, manifests, fingerprint):
     with open(manifests["Development"], newline="", encoding="utf-8") as f:
         held_out = [row["wav"] for row in csv.DictReader(f)]
     report = export_onnx(
-        brain.modules.student,
+        unwrap(brain.modules.student),
         out_dir,
         hparams["student"],
         teacher_fingerprint=fingerprint,
@@ -233,6 +250,7 @@ if __name__ == "__main__":
             write_noise_manifest,
             args=[hparams["noise_folder"], hparams["noise_csv"]],
         )
+    run_on_main(write_training_set, args=[hparams, manifests])
     train_set, valid_set, test_set = dataio_prepare(hparams, manifests)
 
     teacher = None
@@ -263,20 +281,27 @@ if __name__ == "__main__":
     )
     if if_main_process():
         fingerprint = teacher_fingerprint_of_run(hparams, teacher)
-        export = export_best_student(brain, hparams, manifests, fingerprint)
         results_path = os.path.join(hparams["output_folder"], "results.json")
         with open(results_path, encoding="utf-8") as stream:
             results = json.load(stream)
         results.update(
             {
                 "student": hparams["student"],
-                "parameters": export["parameters"],
+                "parameters": count_parameters(unwrap(brain.modules.student)),
                 "teacher_fingerprint": fingerprint,
-                "checkpoint": export["checkpoint"],
-                "onnx_bytes": export["bytes"],
-                "int8_vs_float_ccc": export["int8_ccc"],
+                "checkpoint": str(
+                    brain.checkpointer.find_checkpoint(max_key="ccc").path
+                ),
             }
         )
+        try:
+            export = export_best_student(brain, hparams, manifests, fingerprint)
+            results["onnx_bytes"] = export["bytes"]
+            results["int8_vs_float_ccc"] = export["int8_ccc"]
+        except ExportError as error:
+            # The trained checkpoint stays; only the ONNX files are refused.
+            logger.error("ONNX export refused: %s", error)
+            results["export_error"] = str(error)
         tmp = f"{results_path}.tmp"
         with open(tmp, "w", encoding="utf-8") as stream:
             json.dump(results, stream, indent=2)

@@ -27,6 +27,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_wav2small.dataio import audio_pipeline, label_pipeline
+from speechbrain_wav2small.ddp import unwrap
 from speechbrain_wav2small.teacher_training import TeacherBrain, export_teacher
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
@@ -100,7 +101,7 @@ if __name__ == "__main__":
     )
     if if_main_process():
         fingerprint = export_teacher(
-            brain.modules.teacher, hparams["teacher_folder"]
+            unwrap(brain.modules.teacher), hparams["teacher_folder"]
         )
         results = {
             "teacher_folder": hparams["teacher_folder"],
