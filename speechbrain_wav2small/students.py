@@ -9,9 +9,9 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
-from pathlib import Path
-
 from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_wav2small.presets import preset_file
 
 #: Student name -> YAML file under ``hparams/students``.
 STUDENTS = {
@@ -24,22 +24,6 @@ STUDENTS = {
 }
 
 
-def hparams_dir():
-    """The folder holding the packaged YAML files (``hparams/``).
-
-    An installed package carries them as ``speechbrain_wav2small/hparams``;
-    a source checkout has them at the repository's top level.
-    """
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "hparams", package.parent / "hparams"):
-        if (candidate / "students").is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"no hparams/students folder next to {package}; is the package "
-        "installed with its YAML files?"
-    )
-
-
 def student_hparams_file(student):
     """Path of a student's YAML, from a name in :data:`STUDENTS` or a path.
 
@@ -48,17 +32,7 @@ def student_hparams_file(student):
     >>> student_hparams_file("wav2small").name
     'wav2small.yaml'
     """
-    if student in STUDENTS:
-        return hparams_dir() / "students" / STUDENTS[student]
-    path = Path(student)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise FileNotFoundError(f"student YAML {path} does not exist")
-        return path
-    raise ValueError(
-        f"unknown student {student!r}: use one of {', '.join(STUDENTS)} "
-        "or a path to a YAML file with a top-level 'model'"
-    )
+    return preset_file(student, "student", STUDENTS, "model")
 
 
 def load_student_hparams(student, overrides=None):

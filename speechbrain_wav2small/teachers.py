@@ -45,7 +45,7 @@ from speechbrain_wav2small.lobes.teachers import (
     EnsembleTeacher,
     OdysseyTeacher,
 )
-from speechbrain_wav2small.students import hparams_dir
+from speechbrain_wav2small.presets import preset_file
 
 logger = logging.getLogger(__name__)
 
@@ -680,17 +680,7 @@ def teacher_hparams_file(teacher):
     >>> teacher_hparams_file("ensemble").name
     'ensemble.yaml'
     """
-    if teacher in TEACHERS:
-        return hparams_dir() / "teachers" / TEACHERS[teacher]
-    path = Path(teacher)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise FileNotFoundError(f"teacher YAML {path} does not exist")
-        return path
-    raise ValueError(
-        f"unknown teacher {teacher!r}: use one of {', '.join(TEACHERS)} or a "
-        "path to a YAML file with a top-level 'teacher'"
-    )
+    return preset_file(teacher, "teacher", TEACHERS, "teacher")
 
 
 def load_teacher(hparams_file, source=None, device="cpu", overrides=None):
