@@ -205,25 +205,37 @@ def _strip_tags(text):
     return re.sub(r"!\S+", "", text)
 
 
-def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
-    out = Path(workspace["out"]) / "killed"
-    flags = [
+DISTILL_SCRIPT = "recipes/MSP-Podcast/distill/train.py"
+DISTILL_HPARAMS = "recipes/MSP-Podcast/distill/hparams/distill.yaml"
+
+
+def distill_flags(workspace, out, batch_size):
+    """One short epoch of distillation on the workspace's corpus, reusing
+    the prepared manifests, label caches and teacher of the recipe rows."""
+    work = Path(workspace["out"])
+    return [
         "--data_folder",
         workspace["corpus"],
         "--output_folder",
         str(out),
         "--prep_folder",
-        str(Path(workspace["out"]) / "prep"),
+        str(work / "prep"),
         "--label_folder",
-        str(Path(workspace["out"]) / "labels"),
+        str(work / "labels"),
         "--teacher_source",
-        str(Path(workspace["out"]) / "teacher" / "teacher"),
+        str(work / "teacher" / "teacher"),
         "--batch_size",
-        "2",
+        str(batch_size),
         "--number_of_epochs",
         "1",
         "--export_held_out_items",
         "8",
+    ]
+
+
+def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
+    out = Path(workspace["out"]) / "killed"
+    flags = distill_flags(workspace, out, batch_size=2) + [
         "--ckpt_interval_steps",
         "2",
         "--ckpt_interval_minutes",
@@ -231,10 +243,8 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
         "--device",
         "cpu",
     ]
-    script = "recipes/MSP-Podcast/distill/train.py"
-    hparams = "recipes/MSP-Podcast/distill/hparams/distill.yaml"
     process = subprocess.Popen(
-        [sys.executable, script, hparams, *flags],
+        [sys.executable, DISTILL_SCRIPT, DISTILL_HPARAMS, *flags],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -263,7 +273,7 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
     ]
     assert len(left) == 1
 
-    done = run_recipe(script, hparams, flags)
+    done = run_recipe(DISTILL_SCRIPT, DISTILL_HPARAMS, flags)
     log = done.stdout + done.stderr
     assert f"Loading a checkpoint from {out / 'save' / left[0]}" in log
     results = json.loads((out / "results.json").read_text())
@@ -278,24 +288,9 @@ def test_distillation_with_torchrun_two_processes(recipe_outputs, workspace):
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node=2",
-        "recipes/MSP-Podcast/distill/train.py",
-        "recipes/MSP-Podcast/distill/hparams/distill.yaml",
-        "--data_folder",
-        workspace["corpus"],
-        "--output_folder",
-        str(out),
-        "--prep_folder",
-        str(Path(workspace["out"]) / "prep"),
-        "--label_folder",
-        str(Path(workspace["out"]) / "labels"),
-        "--teacher_source",
-        str(Path(workspace["out"]) / "teacher" / "teacher"),
-        "--batch_size",
-        "4",
-        "--number_of_epochs",
-        "1",
-        "--export_held_out_items",
-        "8",
+        DISTILL_SCRIPT,
+        DISTILL_HPARAMS,
+        *distill_flags(workspace, out, batch_size=4),
         "--distributed_backend",
         "gloo",
         "--device",
