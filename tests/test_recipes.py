@@ -19,7 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import yaml
 
 from speechbrain_wav2small.demo_corpus import generate_corpus
@@ -62,6 +64,14 @@ def workspace(tmp_path_factory):
     test1 = sorted((root / "corpus" / "Audios").glob("MSP-PODCAST_0011_*"))
     os.link(test1[0], extra / test1[0].name)
     os.link(DATA / "ASR_spk2_snt2.wav", extra / "podcast_clip.wav")
+    # A clip with NaN samples: the labeller lists it with the reason and
+    # distillation goes on without it.
+    soundfile.write(
+        extra / "broken_clip.wav",
+        np.full(8000, np.nan, dtype="float32"),
+        16000,
+        subtype="FLOAT",
+    )
     noise = root / "noise"
     noise.mkdir()
     os.link(DATA / "noise_noise2.wav", noise / "noise2.wav")
@@ -134,10 +144,13 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
         rows = list(csv.DictReader(stream))
     assert list(rows[0]) == ["FileName", "EmoAct", "EmoVal", "EmoDom"]
     assert all(1 <= float(r[k]) <= 7 for r in rows for k in list(r)[1:])
+    # The NaN clip is listed with its reason and left out of training.
+    errors = recipe_outputs / "labels" / "extra0_extra_audio.errors.csv"
+    assert "broken_clip" in errors.read_text() and "NaN" in errors.read_text()
     # Extra audio: the test-podcast clip was left out, the other kept.
     with open(recipe_outputs / "labels" / "train_set.csv") as stream:
         train_ids = [row["ID"] for row in csv.DictReader(stream)]
-    assert "podcast_clip" in train_ids
+    assert "podcast_clip" in train_ids and "broken_clip" not in train_ids
     assert not any(i.startswith("MSP-PODCAST_0011") for i in train_ids)
 
 

@@ -166,13 +166,32 @@ def dataio_prepare(hparams, manifests):
     if from_cache:
         keys.append("teacher_targets")
         train.add_dynamic_item(label_pipeline("teacher_targets"))
+        labelled = []
         for dataset, split in ((valid, "Development"), (test, test_split)):
             cache = read_label_cache(label_cache_path(hparams, split))
             dataset.add_dynamic_item(teacher_lookup_pipeline(cache))
+            labelled.append(with_teacher_labels(dataset, cache, split))
+        valid, test = labelled
     train.set_output_keys(keys)
     valid.set_output_keys(keys)
     test.set_output_keys(keys + ["targets"])
     return train, valid, test
+
+
+def with_teacher_labels(dataset, cache, split):
+    """Leaves out utterances the labeller could not use (listed with the
+    reason in the cache's errors file), rather than failing on them."""
+    kept = dataset.filtered_sorted(
+        key_test={"id": lambda utterance: utterance in cache["labels"]}
+    )
+    if len(kept) < len(dataset):
+        logger.warning(
+            "%s: %d utterance(s) have no teacher label (see the label "
+            "cache's errors file) and are left out",
+            split,
+            len(dataset) - len(kept),
+        )
+    return kept
 
 
 def export_best_student(brain, hparams, manifests, fingerprint):
