@@ -71,9 +71,9 @@ DEMO_TEACHER = {
     "valid_dataloader_opts": json.dumps({"batch_size": 16}),
 }
 DEMO_DISTILL = {
-    "number_of_epochs": "20",
+    "number_of_epochs": "24",
     "max_train_seconds": "2.0",
-    "lr": "0.003",
+    "lr": "0.002",
     "augment_prob": "0.0",
     "mixup_alpha": "0.0",
     "train_dataloader_opts": json.dumps({"batch_size": 16, "shuffle": True}),
