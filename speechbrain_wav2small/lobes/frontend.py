@@ -209,11 +209,12 @@ class LogMelFrontEnd(nn.Module):
             Valid frames per utterance [batch] (long).
         """
         total = wavs.shape[1]
+        if self.normalize is not None:
+            # lengths=None takes the normaliser's unmasked path.
+            wavs = self.normalize(wavs, lengths)
         if lengths is None:
             lengths = torch.ones(wavs.shape[0], device=wavs.device)
         sample_counts = relative_to_absolute(lengths, total)
-        if self.normalize is not None:
-            wavs = self.normalize(wavs, lengths)
         if total < self.n_fft:
             wavs = F.pad(wavs, (0, self.n_fft - total))
         features = self.log_mel(self.spectrogram(wavs))

@@ -1,0 +1,96 @@
+"""The exported (fast) form of Wav2Small computes the trained model's function.
+
+FastWav2Small pads channels, swaps the map axes and folds BatchNorm; the
+export joins its unmasked and masked graphs with an ``If``. These tests
+check each piece against the model as trained, on real speech.
+"""
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from conftest import pad_batch
+
+from speechbrain_wav2small.export import BranchingWav2Small, _export_graph
+from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
+from speechbrain_wav2small.onnx_graph import branch_on_flag
+from speechbrain_wav2small.onnx_inference import session_options
+from speechbrain_wav2small.students import build_student
+
+
+def _trained_like(name):
+    """A student with non-trivial BatchNorm, so folding mistakes show."""
+    model = build_student(name).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("name", ["wav2small", "wav2small_72k"])
+def test_fast_form_equals_trained_model(name, speech_clips):
+    model = _trained_like(name)
+    fast = FastWav2Small(model)
+    wavs, lengths = pad_batch(speech_clips)
+    with torch.no_grad():
+        for clip in speech_clips:
+            expected = model(clip[None])
+            assert (fast(clip[None]) - expected).abs().max() <= 1e-5
+        # Padded batch: the masked path, row by row equal to clips alone.
+        assert (fast(wavs, lengths) - model(wavs, lengths)).abs().max() <= 1e-5
+        # Short clip (padded to one window by the front end).
+        short = speech_clips[0][:40][None]
+        assert (fast(short) - model(short)).abs().max() <= 1e-5
+    assert fast.padded_channels % 16 == 0
+    assert fast.padded_channels >= fast.channels
+
+
+def test_fast_form_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        FastWav2Small(build_student("wav2small").train())
+
+
+def test_exported_branches_pick_the_right_path(speech_clips):
+    """Unpadded batches run the then-branch (no masks), padded batches and
+    short clips the masked one; both agree with PyTorch."""
+    model = _trained_like("wav2small")
+    raw, _ = _export_graph(BranchingWav2Small(model).eval())
+    joined = branch_on_flag(raw, "unpadded", "fast", "masked", "scores")
+    onnx.checker.check_model(joined, full_check=True)
+    (branch,) = [node for node in joined.graph.node if node.op_type == "If"]
+    else_ops = {
+        node.op_type
+        for attribute in branch.attribute
+        if attribute.name == "else_branch"
+        for node in attribute.g.node
+    }
+    # The masked path (Where on the attention scores) lives in the branch.
+    assert "Where" in else_ops and "Conv" in else_ops
+    session = onnxruntime.InferenceSession(
+        joined.SerializeToString(),
+        session_options(),
+        providers=["CPUExecutionProvider"],
+    )
+
+    def run(wavs, lengths):
+        return session.run(
+            None, {"wavs": wavs.numpy(), "wav_lens": lengths.numpy()}
+        )[0]
+
+    wavs, lengths = pad_batch(speech_clips)
+    equal = torch.stack([clip[:16000] for clip in speech_clips])
+    cases = [
+        (wavs, lengths),
+        (equal, torch.ones(len(speech_clips))),
+        (speech_clips[1][None], torch.ones(1)),
+        (speech_clips[1][None, :50], torch.ones(1)),
+    ]
+    with torch.no_grad():
+        for batch, relative in cases:
+            expected = model(batch, relative).numpy()
+            assert np.abs(run(batch, relative) - expected).max() <= 1e-4
