@@ -7,13 +7,16 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
   and time. Inputs ``wavs`` [batch, time] (mono, 16 kHz) and ``wav_lens``
   [batch] (SpeechBrain relative lengths in (0, 1]); output ``scores``
   [batch, 3] in the order arousal, dominance, valence;
-* ``model.int8.onnx``: the same graph with int8 weights for every
-  convolution and the head (per output channel, symmetric); the log-mel
-  front end stays float because quantising it wrecks the output. By
-  default the graph dequantises those weights and computes in float32:
-  on the test students that kept CCC vs float >= 0.9995, where
-  onnxruntime's dynamic int8 arithmetic (``quantization="dynamic"``) lost
-  up to 0.002 and could not pass the gate.
+* ``model.int8.onnx``: the same graph, int8. For Wav2Small by default
+  (``quantization="auto"``) statically quantised
+  (:mod:`~speechbrain_wav2small.static_quantization`): uint8 activations
+  calibrated on the held-out audio and int8 weights, so onnxruntime runs
+  the 3x3 convolutions with its int8 kernels; if that fails the accuracy
+  gate, or for the MobileNets, int8 weights dequantised in the graph with
+  float arithmetic (``"weights"``: the int8 weights cost nothing in
+  accuracy, CCC vs float >= 0.9995 on the test students); onnxruntime's
+  dynamic int8 (``"dynamic"``) lost up to 0.002 there. The log-mel front
+  end always stays float: quantising it wrecks the output.
 
 Nothing is written until both models have passed their gates:
 
@@ -29,16 +32,17 @@ whatever was there before, so a reader never sees a half-written model.
 How a Wav2Small graph is made fast: it is exported in its inference form
 (:class:`~speechbrain_wav2small.lobes.fast_wav2small.FastWav2Small`:
 channels padded to onnxruntime's blocked layout, time as the contiguous
-axis, BatchNorm folded), once without length masks and once with, and
-:func:`~speechbrain_wav2small.onnx_graph.branch_on_flag` puts the masked
-path into an ``If`` branch that runs only for padded batches (and clips
-shorter than one window). Unpadded batches, the usual case, then take
-about 12 ms per 10 s clip on one core instead of about 20 ms
-(``benchmarks/inference.py``). Run the files with
-:func:`~speechbrain_wav2small.onnx_inference.session_options` (stored as
-``onnxruntime_session_config`` in the metadata) so the int8 weights are
-dequantised at load time and get the same kernels. ``quantization=
-"dynamic"`` exports the student as trained, in one graph.
+axis, BatchNorm folded), with and without length masks, and
+:func:`~speechbrain_wav2small.onnx_graph.lazy_where` puts the masked path
+into an ``If`` branch that runs only for padded batches (and clips shorter
+than one window). Unpadded batches, the usual case, then take about 12 ms
+(float) and 8 ms (static int8) per 10 s clip on one core instead of about
+20 ms (``benchmarks/inference.py``). Load the files with
+:func:`~speechbrain_wav2small.onnx_inference.load_session`: it applies the
+settings a file stores as ``onnxruntime_session_config`` (a ``"weights"``
+file asks for its int8 weights to be dequantised at load time; a static
+file runs with the defaults). ``quantization="dynamic"`` exports the
+student as trained, in one graph.
 
 How the graph is kept small (numbers measured on this stack): the exporter
 runs with ``optimize=False`` and ``onnxscript``'s optimiser follows with a
@@ -62,7 +66,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime
 import onnxscript.optimizer
 import torch
 import torch.nn.functional as F
@@ -80,8 +83,13 @@ from speechbrain_wav2small.complexity import count_parameters
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
 from speechbrain_wav2small.lobes.wav2small import Wav2Small
 from speechbrain_wav2small.objectives import ccc
-from speechbrain_wav2small.onnx_graph import branch_on_flag, compact
-from speechbrain_wav2small.onnx_inference import SESSION_CONFIG, session_options
+from speechbrain_wav2small.onnx_graph import compact, lazy_where
+from speechbrain_wav2small.onnx_inference import (
+    SESSION_CONFIG_KEY,
+    WEIGHTS_ONLY_CONFIG,
+    load_session,
+)
+from speechbrain_wav2small.static_quantization import quantize_fast_path
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +118,7 @@ OPSET = 18
 # (a rewrite rule, not constant folding) still happens.
 CONSTANT_FOLD_LIMIT = 16
 
-QUANTIZATION_MODES = ("weights", "dynamic")
+QUANTIZATION_MODES = ("auto", "static", "weights", "dynamic")
 
 
 class ExportError(RuntimeError):
@@ -165,7 +173,7 @@ def export_onnx(
     teacher_fingerprint=None,
     held_out_wavs=None,
     overwrite=False,
-    quantization="weights",
+    quantization="auto",
     parity_seconds=PARITY_SECONDS,
     parity_batch_sizes=PARITY_BATCH_SIZES,
     max_abs_diff=MAX_ABS_DIFF,
@@ -194,10 +202,14 @@ def export_onnx(
     overwrite : bool
         Replace an existing export. Without it an existing file is an error.
     quantization : str
-        ``"weights"``: int8 weights, dequantised in the graph, float
-        arithmetic (the most accurate, the default). ``"dynamic"``:
-        onnxruntime's dynamic quantisation (int8 arithmetic in
-        ``ConvInteger``; the head stays float).
+        ``"static"`` (Wav2Small only): int8 weights and calibrated uint8
+        activations, int8 kernels (the fastest). ``"weights"``: int8
+        weights, dequantised in the graph, float arithmetic (the most
+        accurate). ``"dynamic"``: onnxruntime's dynamic quantisation
+        (``ConvInteger``; the head stays float). ``"auto"`` (default):
+        static for Wav2Small, weights if static fails the int8 gate (a
+        warning says so) and for the other students. The report's
+        ``quantization`` says which one was written.
     parity_seconds, parity_batch_sizes : tuple
         Clip durations and batch sizes of the float parity gate.
     max_abs_diff : float
@@ -235,6 +247,15 @@ def export_onnx(
             f"quantization must be one of {QUANTIZATION_MODES}, "
             f"got {quantization!r}"
         )
+    is_wav2small = isinstance(unwrap_module(model), Wav2Small)
+    # Trained width of a Wav2Small (its export pads it to the SIMD width).
+    channels = (
+        unwrap_module(model).attention.value.out_channels
+        if (is_wav2small)
+        else None
+    )
+    if quantization == "static" and not is_wav2small:
+        raise ValueError("quantization='static' is for Wav2Small students")
     out_dir = Path(out_dir)
     targets = [out_dir / FLOAT_FILE, out_dir / INT8_FILE]
     existing = [str(path) for path in targets if path.exists()]
@@ -249,7 +270,7 @@ def export_onnx(
     parameters = count_parameters(student)
     with _exportable(student):
         wrapper = OnnxStudent(student).eval()
-        if quantization != "dynamic" and isinstance(student, Wav2Small):
+        if quantization != "dynamic" and is_wav2small:
             traced = BranchingWav2Small(student).eval()
         else:
             traced = wrapper
@@ -275,12 +296,38 @@ def export_onnx(
             sample_rate,
         )
 
-    int8_model = _single_output(_quantize(raw_model, front_end, quantization))
-    _finish(int8_model, dict(metadata, quantization=_describe(quantization)))
-    int8_bytes = int8_model.SerializeToString()
-    int8_check = _check_int8(
-        float_session, _session(int8_bytes), held_out, min_ccc
-    )
+    # Real recordings reach the log-mel floor in digital silence, which
+    # held-out crops may never show: a static model calibrated without it
+    # clips there (measured: a clean test file scored 0.40 instead of
+    # -0.56). Calibration also sees each clip framed by silence.
+    calibration = held_out + _framed_by_silence(held_out, sample_rate)
+    modes = [quantization]
+    if quantization == "auto":
+        modes = ["static", "weights"] if is_wav2small else ["weights"]
+    for mode in modes:
+        int8_model = _single_output(
+            _quantize(raw_model, front_end, mode, calibration, channels)
+        )
+        int8_metadata = dict(metadata, quantization=_describe(mode))
+        if mode == "weights":
+            int8_metadata[SESSION_CONFIG_KEY] = json.dumps(WEIGHTS_ONLY_CONFIG)
+        _finish(int8_model, int8_metadata)
+        int8_bytes = int8_model.SerializeToString()
+        try:
+            int8_check = _check_int8(
+                float_session, _session(int8_bytes), held_out, min_ccc
+            )
+            break
+        except ExportError as error:
+            if mode == modes[-1]:
+                raise
+            logger.warning(
+                "%s int8 refused (%s); trying %s",
+                mode,
+                error,
+                modes[modes.index(mode) + 1],
+            )
+    quantization = mode
 
     _write_atomically(out_dir, dict(zip(targets, [float_bytes, int8_bytes])))
     report = {
@@ -332,53 +379,55 @@ def _exportable(model):
 
 
 class BranchingWav2Small(OnnxStudent):
-    """What gets exported for a Wav2Small: its fast form, twice.
+    """What gets exported for a Wav2Small: its fast form, masks optional.
 
-    Returns the scores without masks (right for unpadded batches), the
-    scores with masks (right for any batch), and whether the batch is
-    unpadded; :func:`~speechbrain_wav2small.onnx_graph.branch_on_flag`
-    then makes the masked path run only when needed. Both read the same
-    log-mel features and weights.
+    The attention-pooled maps are computed without masks (right for
+    unpadded batches) and with masks (right for any batch) and one is
+    picked with ``torch.where`` on whether the batch is unpadded; the
+    export turns that choice into an ``If`` that computes only the picked
+    path (:func:`~speechbrain_wav2small.onnx_graph.lazy_where`). Returns
+    the scores and the flag (a second output, so the export can find it).
 
     Example
     -------
     >>> from speechbrain_wav2small.lobes.wav2small import Wav2Small
-    >>> wrapped = BranchingWav2Small(Wav2Small().eval())
-    >>> fast, masked, unpadded = wrapped(torch.randn(2, 8000),
-    ...                                  torch.tensor([1.0, 1.0]))
-    >>> bool(unpadded), bool(torch.allclose(fast, masked, atol=1e-5))
+    >>> model = Wav2Small().eval()
+    >>> wrapped = BranchingWav2Small(model)
+    >>> wavs = torch.randn(2, 8000)
+    >>> scores, unpadded = wrapped(wavs, torch.tensor([1.0, 1.0]))
+    >>> bool(unpadded), bool(torch.allclose(scores, model(wavs), atol=1e-5))
     (True, True)
     """
 
-    #: Output names of the exported graph before branching.
-    OUTPUTS = ("fast", "masked", "unpadded")
+    #: Output name of the flag in the exported graph before branching.
+    FLAG = "unpadded"
 
     def __init__(self, student):
         super().__init__(student)
         self.fast = FastWav2Small(student)
 
     def forward(self, wavs, wav_lens):
-        """Maps ``wavs`` [batch, time] and ``wav_lens`` [batch] to both
-        scores [batch, 3] and the flag."""
+        """Maps ``wavs`` [batch, time] and ``wav_lens`` [batch] to scores
+        [batch, 3] and the flag."""
         wavs, wav_lens = self.pad_short(wavs, wav_lens)
         features, frames = self.fast.front_end(wavs, wav_lens)
         unpadded = (wav_lens >= 1.0).all()
-        return (
-            self.fast.classify(features),
-            self.fast.classify(features, frames),
+        pooled = torch.where(
             unpadded,
+            self.fast.pool_features(features),
+            self.fast.pool_features(features, frames),
         )
+        return self.fast.score(pooled), unpadded
 
 
 def _single_output(model):
-    """A graph with the three outputs of :class:`BranchingWav2Small` as one
-    output that runs the masked path only for padded batches."""
+    """A graph of :class:`BranchingWav2Small` (scores and flag) as one
+    output, its masked path run only for padded batches."""
     if len(model.graph.output) == 1:
         copy = onnx.ModelProto()
         copy.CopyFrom(model)  # _finish edits it; the int8 pass reads model
         return copy
-    fast, masked, unpadded = BranchingWav2Small.OUTPUTS
-    return branch_on_flag(model, unpadded, fast, masked, OUTPUT_NAME)
+    return lazy_where(model, BranchingWav2Small.FLAG)
 
 
 def _export_graph(wrapper):
@@ -392,6 +441,9 @@ def _export_graph(wrapper):
     time = torch.export.Dim("time", min=1)
     # A batch of 2 (not 1) so the exporter keeps the batch size dynamic.
     example = (torch.randn(2, 16000), torch.tensor([1.0, 0.8]))
+    output_names = [OUTPUT_NAME]
+    if hasattr(wrapper, "FLAG"):
+        output_names.append(wrapper.FLAG)
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             wrapper,
@@ -401,7 +453,7 @@ def _export_graph(wrapper):
             optimize=False,
             opset_version=OPSET,
             input_names=list(INPUT_NAMES),
-            output_names=list(getattr(wrapper, "OUTPUTS", [OUTPUT_NAME])),
+            output_names=output_names,
             dynamic_shapes=({0: batch, 1: time}, {0: batch}),
             verbose=False,
         )
@@ -443,13 +495,11 @@ def _quiet_exporter():
 def _metadata(student, parameters, fingerprint, sample_rate, min_samples):
     """Model properties stored in every exported file (strings)."""
     return {
-        "producer": "speechbrain-wav2small",
         "package_version": __version__,
         "student": student,
         "parameters": str(parameters),
         "teacher_fingerprint": fingerprint or "unknown",
         "sample_rate": str(sample_rate),
-        "input_names": json.dumps(list(INPUT_NAMES)),
         "inputs": (
             "wavs: float32 [batch, time], mono at sample_rate; wav_lens: "
             "float32 [batch], relative lengths in (0, 1] (1.0 = full)"
@@ -458,13 +508,12 @@ def _metadata(student, parameters, fingerprint, sample_rate, min_samples):
         "output_name": OUTPUT_NAME,
         "output_names": json.dumps(list(DIMENSIONS)),
         "value_range": json.dumps([0.0, 1.0]),
-        "value_range_note": "nominal range of the targets; not clipped",
-        "onnxruntime_session_config": json.dumps(SESSION_CONFIG),
     }
 
 
 def _describe(quantization):
     return {
+        "static": "int8 weights and activations (calibrated), int8 kernels",
         "weights": "int8 weights (per channel, symmetric), float arithmetic",
         "dynamic": "onnxruntime dynamic int8 (per channel)",
     }[quantization]
@@ -520,9 +569,7 @@ def _shorten_names(graph):
 
 def _session(model_bytes):
     # The gates check the model as the package's runtime runs it.
-    return onnxruntime.InferenceSession(
-        model_bytes, session_options(), providers=["CPUExecutionProvider"]
-    )
+    return load_session(model_bytes)
 
 
 def _run(session, wavs, wav_lens):
@@ -569,6 +616,12 @@ def _check_parity(
     return {"max_abs_diff": worst, "tolerance": tolerance, "by_shape": results}
 
 
+def _framed_by_silence(clips, sample_rate, seconds=0.5):
+    """Each clip with ``seconds`` of zeros before and after it."""
+    silence = np.zeros(int(seconds * sample_rate), np.float32)
+    return [np.concatenate([silence, clip, silence]) for clip in clips]
+
+
 def _crop(source, length, offset):
     """``length`` samples of ``source`` from ``offset``, tiled if short."""
     repeats = int(math.ceil((length + offset) / len(source))) + 1
@@ -577,7 +630,9 @@ def _crop(source, length, offset):
     return np.ascontiguousarray(tiled[start : start + length])
 
 
-def _quantize(float_model, front_end, mode):
+def _quantize(
+    float_model, front_end, mode, calibration_clips=(), channels=None
+):
     """int8 weights for the convolutions and the head; front end float.
 
     ``front_end`` holds the positions of the front end's nodes: the DFT
@@ -608,6 +663,14 @@ def _quantize(float_model, front_end, mode):
             targets[weight] = (node.name, _channel_axis(node))
     if not targets:
         raise ExportError("no convolution or linear layer to quantise")
+    if mode == "static":
+        return quantize_fast_path(
+            float_model,
+            front_end,
+            BranchingWav2Small.FLAG,
+            calibration_clips,
+            channels=channels,
+        )
     if mode == "weights":
         return _quantize_weights(
             float_model, {name: axis for name, (_, axis) in targets.items()}

@@ -1,13 +1,12 @@
 """ONNX graph surgery the exporter needs and no library offers.
 
-:func:`branch_on_flag` turns a graph with two candidate outputs and a flag
-into one with a single output: the nodes only the second candidate needs
-move into the ``else`` branch of an ``If``, so they run only when the flag
-is false. The exporter uses it to skip Wav2Small's length masks for
-unpadded batches: both paths read the same weights (one copy in the file),
-and the fast path stays in the main graph, where onnxruntime folds its
-weights into constants and picks its fastest convolution kernels (it does
-not do that inside a branch).
+:func:`lazy_where` turns ``Where(flag, a, b)`` with a one-element flag into
+an ``If`` that computes only the operand it returns: ONNX evaluates both
+operands of a ``Where``. The exporter uses it to skip Wav2Small's length
+masks for unpadded batches. Both paths read the same weights (one copy in
+the file), and the fast path stays in the main graph, where onnxruntime
+folds its weights into constants and picks its fastest convolution
+kernels (it does not do that inside a branch).
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -17,19 +16,17 @@ import onnx
 from onnx import helper
 
 
-def branch_on_flag(model, flag, then_output, else_output, output_name):
-    """``output_name = then_output if flag else else_output``, computing
-    ``else_output``'s own nodes only when needed.
+def lazy_where(model, flag):
+    """Replaces ``Where(flag, then, else)`` by an ``If`` on ``flag`` whose
+    else branch holds the nodes only ``else`` needs.
 
     Arguments
     ---------
     model : onnx.ModelProto
-        A graph with (at least) the outputs ``flag`` (one boolean),
-        ``then_output`` and ``else_output`` (same type and shape).
-    flag, then_output, else_output : str
-        Names of those outputs.
-    output_name : str
-        Name of the single output of the returned model.
+        A graph with an output ``flag`` (one boolean, which is removed from
+        the outputs) and exactly one ``Where`` node conditioned on it.
+    flag : str
+        Name of the flag.
 
     Returns
     -------
@@ -41,70 +38,76 @@ def branch_on_flag(model, flag, then_output, else_output, output_name):
     >>> import numpy as np
     >>> from onnx import numpy_helper
     >>> nodes = [
-    ...     helper.make_node("Mul", ["x", "two"], ["double"]),
-    ...     helper.make_node("Mul", ["x", "three"], ["triple"]),
     ...     helper.make_node("ReduceMin", ["x"], ["smallest"], keepdims=0),
     ...     helper.make_node("Greater", ["smallest", "zero"], ["positive"]),
+    ...     helper.make_node("Mul", ["x", "two"], ["double"]),
+    ...     helper.make_node("Mul", ["x", "three"], ["triple"]),
+    ...     helper.make_node("Where", ["positive", "double", "triple"],
+    ...                      ["picked"]),
+    ...     helper.make_node("Neg", ["picked"], ["y"]),
     ... ]
     >>> constants = [numpy_helper.from_array(np.float32(v), name)
     ...              for v, name in ((2, "two"), (3, "three"), (0, "zero"))]
     >>> graph = helper.make_graph(
     ...     nodes, "g", [helper.make_tensor_value_info("x", 1, [2])],
-    ...     [helper.make_tensor_value_info(name, kind, shape)
-    ...      for name, kind, shape in (("positive", 9, []),
-    ...          ("double", 1, [2]), ("triple", 1, [2]))], constants)
-    >>> joined = branch_on_flag(helper.make_model(graph), "positive",
-    ...                         "double", "triple", "y")
-    >>> [node.op_type for node in joined.graph.node]
-    ['Mul', 'ReduceMin', 'Greater', 'If']
+    ...     [helper.make_tensor_value_info("y", 1, [2]),
+    ...      helper.make_tensor_value_info("positive", 9, [])], constants)
+    >>> lazy = lazy_where(helper.make_model(graph), "positive")
+    >>> [node.op_type for node in lazy.graph.node]
+    ['ReduceMin', 'Greater', 'Mul', 'If', 'Neg']
+    >>> [value.name for value in lazy.graph.output]
+    ['y']
     """
     graph = model.graph
-    outputs = {value.name: value for value in graph.output}
-    for name in (flag, then_output, else_output):
-        if name not in outputs:
-            raise ValueError(f"the graph has no output {name!r}")
-    kept = _ancestors(graph, [flag, then_output])
-    moved = _ancestors(graph, [else_output]) - kept
-    main_nodes = [n for i, n in enumerate(graph.node) if i in kept]
-    else_nodes = [n for i, n in enumerate(graph.node) if i in moved]
-
-    result = onnx.ValueInfoProto()
-    result.CopyFrom(outputs[then_output])
-    then_graph = helper.make_graph(
-        [helper.make_node("Identity", [then_output], [f"{then_output}.out"])],
-        "unpadded",
-        [],
-        [_renamed(result, f"{then_output}.out")],
-    )
-    else_graph = helper.make_graph(
-        else_nodes, "padded", [], [_renamed(outputs[else_output])]
-    )
+    wheres = [
+        index
+        for index, node in enumerate(graph.node)
+        if node.op_type == "Where" and node.input[0] == flag
+    ]
+    if len(wheres) != 1:
+        raise ValueError(f"expected one Where on {flag!r}, found {len(wheres)}")
+    (position,) = wheres
+    where = graph.node[position]
+    _, then_value, else_value = where.input
+    outputs = [value.name for value in graph.output if value.name != flag]
+    # Nodes the outputs need when the Where's else operand is cut off.
+    kept = _ancestors(graph, outputs, skip=(position, else_value))
+    moved = _ancestors(graph, [else_value]) - kept
+    nodes = list(graph.node)
     branch = helper.make_node(
         "If",
         [flag],
-        [output_name],
-        then_branch=then_graph,
-        else_branch=else_graph,
+        list(where.output),
+        then_branch=helper.make_graph(
+            [helper.make_node("Identity", [then_value], ["then.out"])],
+            "then",
+            [],
+            [helper.make_empty_tensor_value_info("then.out")],
+        ),
+        else_branch=helper.make_graph(
+            [nodes[i] for i in sorted(moved)],
+            "else",
+            [],
+            [helper.make_empty_tensor_value_info(else_value)],
+        ),
     )
-    joined = onnx.ModelProto()
-    joined.CopyFrom(model)
-    del joined.graph.node[:]
-    joined.graph.node.extend(main_nodes + [branch])
-    del joined.graph.output[:]
-    joined.graph.output.append(_renamed(result, output_name))
-    return joined
+    lazy = onnx.ModelProto()
+    lazy.CopyFrom(model)
+    del lazy.graph.node[:]
+    lazy.graph.node.extend(
+        branch if i == position else node
+        for i, node in enumerate(nodes)
+        if i not in moved
+    )
+    kept_outputs = [v for v in lazy.graph.output if v.name != flag]
+    del lazy.graph.output[:]
+    lazy.graph.output.extend(kept_outputs)
+    return lazy
 
 
-def _renamed(value, name=None):
-    copy = onnx.ValueInfoProto()
-    copy.CopyFrom(value)
-    if name is not None:
-        copy.name = name
-    return copy
-
-
-def _ancestors(graph, names):
-    """Positions of the nodes needed to compute the values ``names``."""
+def _ancestors(graph, names, skip=None):
+    """Positions of the nodes needed to compute the values ``names``;
+    ``skip=(position, value)`` ignores that node's input ``value``."""
     producer = {
         output: index
         for index, node in enumerate(graph.node)
@@ -116,7 +119,10 @@ def _ancestors(graph, names):
         if index is None or index in needed:
             continue
         needed.add(index)
-        stack.extend(graph.node[index].input)
+        inputs = list(graph.node[index].input)
+        if skip is not None and index == skip[0]:
+            inputs.remove(skip[1])
+        stack.extend(inputs)
     return needed
 
 

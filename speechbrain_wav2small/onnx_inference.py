@@ -23,23 +23,28 @@ from speechbrain_wav2small.file_prediction import FilePredictor, pad_arrays
 MODEL_FILES = ("model.int8.onnx", "model.onnx")
 
 
-#: Session settings an exported model should run with (also stored in its
-#: metadata as ``onnxruntime_session_config``). The int8 model keeps its
-#: weights as int8 + DequantizeLinear; onnxruntime leaves that pattern in
-#: place for its quantised kernels unless told otherwise, and the
-#: convolutions then miss the fast blocked-layout kernels (about twice the
-#: time of the float model). With QDQ handling off, the weights are
-#: dequantised once at load time.
-SESSION_CONFIG = {"session.disable_quant_qdq": "1"}
+#: Metadata key of the onnxruntime session settings a file needs (JSON).
+SESSION_CONFIG_KEY = "onnxruntime_session_config"
+
+#: What an int8 file with float arithmetic (``quantization="weights"``)
+#: asks for: it keeps its weights as int8 + DequantizeLinear, a pattern
+#: onnxruntime leaves in place for its quantised kernels unless told
+#: otherwise, and its convolutions then miss the fast blocked-layout float
+#: kernels (about twice the time). With QDQ handling off, the weights are
+#: dequantised once at load time. Statically quantised files must not get
+#: it (they need the QDQ fusion), so it is stored per file.
+WEIGHTS_ONLY_CONFIG = {"session.disable_quant_qdq": "1"}
 
 
-def session_options(threads=None):
+def session_options(threads=None, config=None):
     """onnxruntime session options for an exported student.
 
     Arguments
     ---------
     threads : int, optional
         Intra-op threads (onnxruntime's default when omitted).
+    config : dict, optional
+        Session config entries (see :data:`SESSION_CONFIG_KEY`).
 
     Example
     -------
@@ -51,9 +56,37 @@ def session_options(threads=None):
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = int(threads)
-    for key, value in SESSION_CONFIG.items():
+    for key, value in (config or {}).items():
         options.add_session_config_entry(key, value)
     return options
+
+
+def load_session(model, threads=None):
+    """An onnxruntime CPU session with the settings the file asks for.
+
+    Arguments
+    ---------
+    model : str or bytes
+        Path of an exported model, or its serialised bytes.
+    threads : int, optional
+        Intra-op threads.
+
+    Returns
+    -------
+    onnxruntime.InferenceSession
+    """
+    providers = ["CPUExecutionProvider"]
+    session = onnxruntime.InferenceSession(
+        model, session_options(threads), providers=providers
+    )
+    wanted = session.get_modelmeta().custom_metadata_map.get(SESSION_CONFIG_KEY)
+    if wanted:
+        session = onnxruntime.InferenceSession(
+            model,
+            session_options(threads, json.loads(wanted)),
+            providers=providers,
+        )
+    return session
 
 
 def find_onnx_model(source, prefer_int8=True):
@@ -104,11 +137,7 @@ class OnnxEmotionDimensions(FilePredictor):
     def __init__(self, source, prefer_int8=True, threads=None):
         self.path = find_onnx_model(source, prefer_int8)
         try:
-            self.session = onnxruntime.InferenceSession(
-                self.path,
-                session_options(threads),
-                providers=["CPUExecutionProvider"],
-            )
+            self.session = load_session(self.path, threads)
         except Exception as error:
             raise ValueError(
                 f"{self.path} is not a usable ONNX model: {error}"

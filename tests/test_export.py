@@ -24,6 +24,11 @@ from speechbrain_wav2small.export import (
     OnnxStudent,
     export_onnx,
 )
+from speechbrain_wav2small.onnx_inference import (
+    SESSION_CONFIG_KEY,
+    WEIGHTS_ONLY_CONFIG,
+)
+from speechbrain_wav2small.students import build_student
 
 # Issue 5's size targets (bytes, 1 KB = 1000 bytes).
 WAV2SMALL_INT8_LIMIT = 30_000
@@ -86,11 +91,13 @@ def test_int8_keeps_front_end_float(packaged):
         for t in graph.initializer
         if t.data_type == onnx.TensorProto.INT8
     ]
-    # 7 conv blocks, two 1x1 attention convolutions, the head.
     # 7 convolutions, 2 attention projections and the head; folding may
     # also store zero-padded copies of the fast path's weights.
     assert len(int8) >= 10
-    assert any(name.startswith("head.") for name in int8)
+    producers = {out: node for node in graph.node for out in node.output}
+    head = next(n for n in graph.node if n.op_type == "Gemm")
+    assert producers[head.input[1]].op_type == "DequantizeLinear"
+    assert producers[head.input[1]].input[0] in int8
     # The DFT convolution's and the mel product's weights are computed.
     initializers = {t.name for t in graph.initializer}
     first_conv = next(n for n in graph.node if n.op_type == "Conv")
@@ -231,6 +238,49 @@ def test_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         export_onnx(torch.nn.Linear(1, 1), tmp_path, "wav2small")
     assert (tmp_path / INT8_FILE).read_bytes() == b"keep me"
+
+
+def test_wav2small_int8_is_static_by_default(packaged):
+    report = json.loads((packaged["package"] / "export.json").read_text())
+    assert report["quantization"] == "static"
+    path = packaged["package"] / INT8_FILE
+    graph = onnx.load(path).graph
+    quantized = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert len(quantized) >= 6  # activations of the 3x3 convolutions
+    meta = _session(path).get_modelmeta().custom_metadata_map
+    assert "int8 kernels" in meta["quantization"]
+    # Static files need onnxruntime's QDQ fusion: no session settings.
+    assert SESSION_CONFIG_KEY not in meta
+
+
+def test_auto_falls_back_to_int8_weights(tmp_path, monkeypatch, caplog):
+    """A static model that fails the int8 gate is replaced by the int8
+    weights model, with a warning; its file asks for its settings."""
+
+    def shifted(model, *args, **kwargs):
+        broken = onnx.ModelProto()
+        broken.CopyFrom(model)
+        for tensor in broken.graph.initializer:
+            if tensor.name == "head.bias":
+                values = onnx.numpy_helper.to_array(tensor) + 5.0
+                tensor.CopyFrom(
+                    onnx.numpy_helper.from_array(values, tensor.name)
+                )
+        return broken
+
+    monkeypatch.setattr(export_module, "quantize_fast_path", shifted)
+    report = _quick_export(tmp_path)
+    assert report["quantization"] == "weights"
+    assert "static int8 refused" in caplog.text
+    meta = _session(tmp_path / INT8_FILE).get_modelmeta().custom_metadata_map
+    assert json.loads(meta[SESSION_CONFIG_KEY]) == WEIGHTS_ONLY_CONFIG
+    with pytest.raises(ValueError, match="for Wav2Small"):
+        export_onnx(
+            build_student("mobilenetv3_small"),
+            tmp_path / "mobile",
+            "mobilenetv3_small",
+            quantization="static",
+        )
 
 
 def test_dynamic_quantization_mode(tmp_path):

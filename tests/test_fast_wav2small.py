@@ -7,15 +7,14 @@ check each piece against the model as trained, on real speech.
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 import torch
 from conftest import pad_batch
 
 from speechbrain_wav2small.export import BranchingWav2Small, _export_graph
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
-from speechbrain_wav2small.onnx_graph import branch_on_flag
-from speechbrain_wav2small.onnx_inference import session_options
+from speechbrain_wav2small.onnx_graph import lazy_where
+from speechbrain_wav2small.onnx_inference import load_session
 from speechbrain_wav2small.students import build_student
 
 
@@ -60,7 +59,7 @@ def test_exported_branches_pick_the_right_path(speech_clips):
     short clips the masked one; both agree with PyTorch."""
     model = _trained_like("wav2small")
     raw, _ = _export_graph(BranchingWav2Small(model).eval())
-    joined = branch_on_flag(raw, "unpadded", "fast", "masked", "scores")
+    joined = lazy_where(raw, BranchingWav2Small.FLAG)
     onnx.checker.check_model(joined, full_check=True)
     (branch,) = [node for node in joined.graph.node if node.op_type == "If"]
     else_ops = {
@@ -69,13 +68,13 @@ def test_exported_branches_pick_the_right_path(speech_clips):
         if attribute.name == "else_branch"
         for node in attribute.g.node
     }
-    # The masked path (Where on the attention scores) lives in the branch.
+    # The masked path (Where on the attention scores) lives in the branch,
+    # and nothing else computes a Where any more.
     assert "Where" in else_ops and "Conv" in else_ops
-    session = onnxruntime.InferenceSession(
-        joined.SerializeToString(),
-        session_options(),
-        providers=["CPUExecutionProvider"],
-    )
+    assert [n.input[0] for n in joined.graph.node if n.op_type == "If"] == [
+        BranchingWav2Small.FLAG
+    ]
+    session = load_session(joined.SerializeToString())
 
     def run(wavs, lengths):
         return session.run(

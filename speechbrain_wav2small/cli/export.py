@@ -67,10 +67,13 @@ def add_export_arguments(parser):
     )
     parser.add_argument(
         "--quantization",
-        choices=("weights", "dynamic"),
-        default="weights",
-        help="int8 weights with float arithmetic (default), or "
-        "onnxruntime's dynamic int8",
+        choices=("auto", "static", "weights", "dynamic"),
+        default="auto",
+        help="int8 model: 'static' (calibrated int8 activations and "
+        "kernels, Wav2Small only), 'weights' (int8 weights, float "
+        "arithmetic), 'dynamic' (onnxruntime's dynamic int8); 'auto' "
+        "(default): static for Wav2Small, falling back to weights if it "
+        "fails the accuracy gate, weights for the MobileNets",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing export"

@@ -125,6 +125,16 @@ class FastWav2Small(nn.Module):
     def classify(self, features, frame_counts=None):
         """Scores [batch, 3] from log-mel ``features`` [batch, time, mel];
         ``frame_counts`` [batch] (valid frames) only for padded batches."""
+        return self.score(self.pool_features(features, frame_counts))
+
+    def score(self, pooled):
+        """Scores [batch, 3] from the attention-pooled maps [batch,
+        padded_channels, mel]."""
+        return self.head(second_order_features(pooled[:, : self.channels]))
+
+    def pool_features(self, features, frame_counts=None):
+        """Attention-pooled maps [batch, padded_channels, mel] of log-mel
+        ``features``; ``frame_counts`` only for padded batches."""
         x = features.transpose(1, 2).unsqueeze(1)  # [batch, 1, mel, time]
         mask = None
         if frame_counts is not None:
@@ -151,5 +161,4 @@ class FastWav2Small(nn.Module):
         values = F.conv2d(
             x, self._padded("value_weight"), self._padded("value_bias")
         )
-        pooled = (values * torch.softmax(scores, dim=3)).sum(dim=3)
-        return self.head(second_order_features(pooled[:, : self.channels]))
+        return (values * torch.softmax(scores, dim=3)).sum(dim=3)

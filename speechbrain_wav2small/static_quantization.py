@@ -1,0 +1,366 @@
+"""int8 arithmetic for the fast Wav2Small path: calibrated static quantisation.
+
+onnxruntime's static quantisation (``quantize_static``, QDQ format,
+MinMax calibration) gives every 3x3 convolution after the first uint8
+activations and int8 weights (per output channel), so onnxruntime runs
+them as ``QLinearConv`` with its VNNI/AVX-512 int8 kernels: about 1.4x the
+float speed of the fast form on a 10 s clip. What stays float: the front
+end (quantising the log-mel input wrecks it), the first convolution (one
+input channel: its int8 kernel is slower than the float one), the
+attention softmax and the head.
+
+Two things are done around the library call so the file stays small:
+
+* the fast form pads its weights to 16 channels inside the graph; they are
+  padded for the quantiser (which needs stored weights) and afterwards the
+  stored int8 tensors are cut back to the trained size with a ``Pad`` in
+  the graph, which onnxruntime folds into a constant when it loads the
+  model;
+* identical small constants (zero points, shapes) are stored once.
+
+Only the unmasked path (of :class:`~speechbrain_wav2small.export.
+BranchingWav2Small`) gets int8 activations; the masked
+path for padded batches reads the same int8 weights, dequantised.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+
+
+class _Clips(CalibrationDataReader):
+    """Feeds one clip at a time (batch 1, unpadded)."""
+
+    def __init__(self, clips):
+        ones = np.ones(1, np.float32)
+        self._feeds = iter(
+            {"wavs": np.asarray(c, np.float32)[None], "wav_lens": ones}
+            for c in clips
+        )
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
+    """Static int8 quantisation of the unmasked path of ``model``.
+
+    Arguments
+    ---------
+    model : onnx.ModelProto
+        The float graph of ``BranchingWav2Small`` (before the ``If``),
+        weights zero-padded in the graph by ``Pad`` nodes.
+    front_end : set
+        Positions of the front end's nodes (kept float).
+    flag : str
+        Name of the flag of the ``Where`` that picks the unmasked path
+        (its first operand) or the masked one.
+    calibration_clips : list
+        1-D float32 arrays of speech at the model's rate.
+    channels : int
+        The trained channel count (weights are cut back to it).
+
+    Returns
+    -------
+    onnx.ModelProto
+        The quantised graph, same inputs and outputs.
+    """
+    model = _fold_weight_padding(model)
+    graph = model.graph
+    (where,) = [
+        node
+        for node in graph.node
+        if node.op_type == "Where" and node.input[0] == flag
+    ]
+    fast_nodes = _ancestors(graph, where.input[1])
+    convs = [
+        index
+        for index, node in enumerate(graph.node)
+        if node.op_type == "Conv" and index not in front_end
+    ]
+    first_conv = min(index for index in convs if index in fast_nodes)
+    first_weight = graph.node[first_conv].input[1]
+    exclude = [
+        node.name
+        for index, node in enumerate(graph.node)
+        if index in front_end
+        or index not in fast_nodes
+        or (node.op_type == "Conv" and node.input[1] == first_weight)
+        # The attention's 1x1 projections feed a float softmax: int8 would
+        # save little time and cost a QDQ pair and a bias scale each.
+        or (node.op_type == "Conv" and _kernel_size(node) == [1, 1])
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        source = os.path.join(work, "float.onnx")
+        target = os.path.join(work, "int8.onnx")
+        onnx.save(model, source)
+        quantize_static(
+            source,
+            target,
+            _Clips(calibration_clips),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["Conv", "Relu", "MaxPool"],
+            nodes_to_exclude=exclude,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        quantized = onnx.load(target)
+    _dequantize_leftover_weights(quantized)
+    _drop_zero_points(quantized)
+    _cut_padding(quantized, channels)
+    _share_identical_constants(quantized)
+    _shorten_names(quantized.graph)
+    del quantized.graph.value_info[:]  # the quantiser's shape annotations
+    return quantized
+
+
+def _kernel_size(node):
+    for attribute in node.attribute:
+        if attribute.name == "kernel_shape":
+            return list(attribute.ints)
+    return None
+
+
+def _fold_weight_padding(model):
+    """Replaces ``Pad(initializer)`` by a stored padded initializer."""
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    graph = model_copy.graph
+    stored = {t.name: t for t in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Pad" and all(
+            name in stored for name in node.input if name
+        ):
+            data = numpy_helper.to_array(stored[node.input[0]])
+            pads = numpy_helper.to_array(stored[node.input[1]])
+            half = len(pads) // 2
+            padded = np.pad(data, list(zip(pads[:half], pads[half:])))
+            graph.initializer.append(
+                numpy_helper.from_array(padded, node.output[0])
+            )
+            continue
+        kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input}
+    for tensor in list(graph.initializer):
+        if tensor.name not in used:
+            graph.initializer.remove(tensor)
+    return model_copy
+
+
+def _dequantize_leftover_weights(model):
+    """Float weights the quantiser left (first conv, masked path) become
+    int8 + DequantizeLinear too, so no weight is stored twice."""
+    graph = model.graph
+    stored = {t.name: t for t in graph.initializer}
+    producers = {out for node in graph.node for out in node.output}
+    extra_nodes = []
+    for node in graph.node:
+        if node.op_type not in ("Conv", "Gemm") or node.input[1] not in stored:
+            continue
+        if node.op_type == "Gemm" and not any(
+            a.name == "transB" and a.i == 1 for a in node.attribute
+        ):
+            continue
+        name = node.input[1]
+        if name in producers:
+            continue
+        weight = numpy_helper.to_array(stored[name]).astype(np.float32)
+        if node.op_type == "Conv" and weight.ndim != 4:
+            continue  # the front end's DFT (when folded) stays float
+        scale = np.abs(weight).reshape(len(weight), -1).max(axis=1) / 127
+        scale[scale == 0] = 1.0
+        shape = (-1,) + (1,) * (weight.ndim - 1)
+        quantized = np.clip(
+            np.round(weight / scale.reshape(shape)), -127, 127
+        ).astype(np.int8)
+        graph.initializer.remove(stored[name])
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(quantized, f"{name}.int8"),
+                numpy_helper.from_array(
+                    scale.astype(np.float32), f"{name}.scale"
+                ),
+            ]
+        )
+        extra_nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{name}.int8", f"{name}.scale"],
+                [name],
+                axis=0,
+            )
+        )
+        producers.add(name)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(extra_nodes + nodes)
+
+
+def _cut_padding(model, channels):
+    """Stores zero-padded per-channel tensors at the trained size, padded
+    again in the graph (folded to a constant by onnxruntime at load).
+
+    A tensor is cut when everything beyond ``channels`` on its first two
+    axes is zero (weights, biases, zero points: re-padded with zeros), and
+    the scale of a cut int8 weight is cut too (re-padded with ones: it only
+    multiplies zeros).
+    """
+    graph = model.graph
+    stored = {t.name: t for t in graph.initializer}
+    fills = {}
+    for name, tensor in stored.items():
+        array = numpy_helper.to_array(tensor)
+        if array.ndim != 4:
+            continue  # a Pad node costs more than the few values it saves
+        kept = _kept(array, channels)
+        if kept is not None and not _nonzero_outside(array, kept):
+            fills[name] = 0
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in fills:
+            scale = node.input[1]
+            if scale in stored and scale not in fills:
+                array = numpy_helper.to_array(stored[scale])
+                if array.ndim == 1 and _kept(array, channels) is not None:
+                    fills[scale] = 1
+    pad_nodes = []
+    for name, fill in fills.items():
+        tensor = stored[name]
+        array = numpy_helper.to_array(tensor)
+        kept = _kept(array, channels)
+        pads = [0] * array.ndim + [
+            full - cut for full, cut in zip(array.shape, kept.shape)
+        ]
+        graph.initializer.remove(tensor)
+        base = f"{name}.cut"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.ascontiguousarray(kept), base),
+                numpy_helper.from_array(np.int64(pads), f"{base}.pads"),
+                numpy_helper.from_array(
+                    np.array(fill, dtype=array.dtype), f"{base}.fill"
+                ),
+            ]
+        )
+        pad_nodes.append(
+            helper.make_node(
+                "Pad", [base, f"{base}.pads", f"{base}.fill"], [name]
+            )
+        )
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(pad_nodes + nodes)
+
+
+def _kept(array, channels):
+    """``array`` cut to ``channels`` on its first two axes, or None when
+    neither axis is longer."""
+    if array.ndim == 0 or array.shape[0] <= channels:
+        return None
+    cut = tuple(
+        slice(0, channels) if axis < 2 and size > channels else slice(None)
+        for axis, size in enumerate(array.shape)
+    )
+    return array[cut]
+
+
+def _nonzero_outside(array, kept):
+    rest = array.copy()
+    rest[tuple(slice(0, size) for size in kept.shape)] = 0
+    return bool(rest.any())
+
+
+def _drop_zero_points(model):
+    """Removes the all-zero per-channel zero points of int8 weights (an
+    optional input, zero by default). Scalar zero points stay: onnxruntime
+    only fuses a Quantize/Dequantize pair around an operator (the max pool
+    computed in uint8) when both carry one."""
+    graph = model.graph
+    stored = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3:
+            continue
+        zero_point = stored.get(node.input[2])
+        if zero_point is None or len(zero_point.dims) != 1:
+            continue
+        if not numpy_helper.to_array(zero_point).any():
+            del node.input[2]
+    used = {name for node in graph.node for name in node.input}
+    for tensor in list(graph.initializer):
+        if tensor.name not in used:
+            graph.initializer.remove(tensor)
+
+
+def _share_identical_constants(model, max_bytes=256):
+    """Stores small identical initializers once."""
+    graph = model.graph
+    first, renamed = {}, {}
+    for tensor in list(graph.initializer):
+        payload = tensor.SerializeToString()
+        if len(payload) - len(tensor.name) > max_bytes:
+            continue
+        key = (
+            tensor.data_type,
+            tuple(tensor.dims),
+            numpy_helper.to_array(tensor).tobytes(),
+        )
+        if key in first:
+            renamed[tensor.name] = first[key]
+            graph.initializer.remove(tensor)
+        else:
+            first[key] = tensor.name
+    for node in graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+
+
+def _shorten_names(graph):
+    """The quantiser's long names (``v12_DequantizeLinear_Output``...)
+    become ``q0``, ``q1``...; graph inputs and outputs keep theirs."""
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    renamed = {}
+
+    def short(name):
+        if not name or name in keep or len(name) <= 4:
+            return name
+        if name not in renamed:
+            renamed[name] = f"q{len(renamed)}"
+        return renamed[name]
+
+    for tensor in graph.initializer:
+        tensor.name = short(tensor.name)
+    for node in graph.node:
+        node.input[:] = [short(name) for name in node.input]
+        node.output[:] = [short(name) for name in node.output]
+
+
+def _ancestors(graph, name):
+    producer = {
+        output: index
+        for index, node in enumerate(graph.node)
+        for output in node.output
+    }
+    needed, stack = set(), [name]
+    while stack:
+        index = producer.get(stack.pop())
+        if index is None or index in needed:
+            continue
+        needed.add(index)
+        stack.extend(graph.node[index].input)
+    return needed
