@@ -1,6 +1,8 @@
 """Throughput of the pipeline around the models, against the models alone.
 
-Run from the repository root::
+Run from the repository root (all sections: about 3 minutes on two idle
+CPU cores, up to 6 while other jobs share them; ``--sections NAME`` runs
+one)::
 
     .venv/bin/python benchmarks/pipeline.py \
         --out benchmarks/results/pipeline.json
@@ -15,22 +17,39 @@ same batches. Sections so far:
   journals with fsync, merge) against the bare teacher forward over the
   very batches the labeller plans, audio already in memory. Target: the
   labeller keeps at least 85% of the bare forward's throughput.
+* ``distillation``: training steps of :class:`DistillationBrain` (Wav2Small
+  11K student) configured by the recipe's ``distill.yaml`` (batch size,
+  crops, augmentation and mixup, dataloader workers) on data built by the
+  recipe's own ``write_training_set`` and ``dataio_prepare``, with targets
+  from a label cache written by :class:`PseudoLabeller` against the
+  teacher labelling every batch on the fly. Both runs reseed alike, so
+  they see the same crops, augmentations and batches; the first epoch
+  warms up and is not timed, validation is left out; rates come from each
+  run's best epoch, the cached/on-the-fly ratio from the median of the
+  per-epoch ratios (epoch i does the same work in both). The data wait is
+  the epoch loop's time outside ``fit_batch`` (the dataloader's
+  ``next()``, worker start and shutdown included); the cached run is
+  repeated with the audio read in the training process (0 workers).
+  Target: the cached run waits for data at most 15% of its loop time.
+  Loader workers running beside the step can also slow the step itself
+  on a small machine, which the wait share cannot see: compare the two
+  cached runs for that.
 
 The teacher is a random-weight stand-in of Dawn's architecture (weights do
-not change the cost): mid-size by default so the run takes a couple of
-minutes on two CPU cores, the real dimensions (12 layers, 1024 wide) with
-``--full``. Bare and pipeline runs alternate ``--repeats`` times and the
+not change the cost): mid-size by default so the run stays short on two
+CPU cores, the real dimensions (12 layers, 1024 wide) with ``--full``.
+Labelling: bare and pipeline runs alternate ``--repeats`` times and the
 best run of each is compared (the least disturbed by other processes on a
 shared machine); the teacher's share of each labelling run's own wall time
 is reported too, as a check immune to load changing between runs.
 
-To add a section (e.g. distillation steps per second against bare student
-forward/backward), write ``def section(args, corpus) -> dict`` returning
+To add a section, write ``def section(args, corpus) -> dict`` returning
 ``{"rows": [(name, value, unit), ...], "target": str, "passed": bool}`` and
 register it in :data:`SECTIONS`.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -43,12 +62,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import speechbrain as sb
 import torch
+from hyperpyyaml import load_hyperpyyaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from speechbrain_wav2small.audio import read_audio, resample  # noqa: E402
+from speechbrain_wav2small.distillation import (  # noqa: E402
+    DistillationBrain,
+)
 from speechbrain_wav2small.labelling import (  # noqa: E402
     PseudoLabeller,
     duration_batches,
@@ -60,6 +84,7 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
 )
 
 DATA = REPO / "tests" / "data"
+DISTILL_RECIPE = REPO / "recipes" / "MSP-Podcast" / "distill"
 SOURCES = (
     "ASR_spk1_snt1.wav",
     "ASR_spk1_snt3.wav",
@@ -193,8 +218,237 @@ def pseudo_labelling(args, corpus):
     }
 
 
+def _distill_recipe():
+    """The distillation recipe's ``train.py`` as a module (its run is
+    guarded by ``__main__``), so the benchmark builds its data the same way.
+    """
+    spec = importlib.util.spec_from_file_location(
+        "distill_recipe", DISTILL_RECIPE / "train.py"
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    # No __pycache__ left in the recipe folders of the checkout.
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(recipe)
+    finally:
+        sys.dont_write_bytecode = dont_write
+    return recipe
+
+
+class _TimedDistillationBrain(DistillationBrain):
+    """DistillationBrain that notes when each training epoch starts and
+    ends and when each ``fit_batch`` runs; training itself is unchanged.
+
+    In SpeechBrain 1.1.2's ``Brain._fit_train`` the only work of the epoch
+    loop outside ``fit_batch`` is the dataloader's ``next()`` (worker start
+    on the first one, worker shutdown on the last) and a few bookkeeping
+    lines, so the loop time minus ``fit_batch`` time is the data wait.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epochs = []
+
+    def on_stage_start(self, stage, epoch=None):
+        """Opens the epoch's record before the loader's first ``next()``."""
+        super().on_stage_start(stage, epoch)
+        if stage == sb.Stage.TRAIN:
+            self.epochs.append({"start": time.perf_counter(), "steps": []})
+
+    def fit_batch(self, batch):
+        """Times the step: forward, backward and optimizer."""
+        started = time.perf_counter()
+        loss = super().fit_batch(batch)
+        self.epochs[-1]["steps"].append((started, time.perf_counter()))
+        return loss
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Closes the epoch's record after the loader is exhausted."""
+        if stage == sb.Stage.TRAIN:
+            self.epochs[-1]["end"] = time.perf_counter()
+        super().on_stage_end(stage, stage_loss, epoch)
+
+
+def _epoch_times(record):
+    """Loop, step and data-wait seconds of one recorded epoch.
+
+    ``first_wait`` is the wait for the epoch's first batch (starting the
+    workers), ``tail`` the time from the last step to the end of the loop
+    (the loader's final ``next()`` and worker shutdown); both are paid once
+    per epoch, so a real epoch of thousands of steps hides them.
+    """
+    steps = record["steps"]
+    previous = [record["start"]] + [end for _, end in steps[:-1]]
+    waits = [start - before for (start, _), before in zip(steps, previous)]
+    loop = record["end"] - record["start"]
+    step = sum(end - start for start, end in steps)
+    return {
+        "steps": len(steps),
+        "loop": loop,
+        "step": step,
+        "wait": loop - step,
+        "first_wait": waits[0],
+        "tail": record["end"] - steps[-1][1],
+    }
+
+
+def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
+    """One recipe-configured training run; per-epoch timings, warm-up
+    epoch dropped."""
+    overrides = {
+        "data_folder": str(workspace),
+        "output_folder": str(workspace / "distill"),
+        "student": "wav2small",
+        "targets": targets,
+        "number_of_epochs": args.epochs + 1,  # the first one warms up
+        "test_split": "Development",
+        "exclude_test_podcasts": False,
+    }
+    if args.no_augment:
+        overrides.update(augment_prob=0.0, mixup_prob=0.0)
+    # Loading the YAML reseeds every generator and builds a fresh student,
+    # so both target modes see the same crops, augmentations and batches.
+    with open(DISTILL_RECIPE / "hparams" / "distill.yaml") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    label_folder = Path(hparams["label_folder"])
+    manifests = {
+        "Train": str(label_folder / "Train.csv"),
+        "Development": str(label_folder / "Development.csv"),
+    }
+    recipe.write_training_set(hparams, manifests)
+    train_set, _, _ = recipe.dataio_prepare(hparams, manifests)
+    loader_opts = dict(hparams["train_dataloader_opts"])
+    if num_workers is not None:
+        loader_opts["num_workers"] = num_workers
+    brain = _TimedDistillationBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu", "noprogressbar": True},
+        teacher=teacher if targets == "on_the_fly" else None,
+    )
+    # Training only: validation is not part of the step throughput.
+    brain.fit(
+        hparams["epoch_counter"],
+        train_set,
+        train_loader_kwargs=loader_opts,
+    )
+    epochs = [_epoch_times(record) for record in brain.epochs[1:]]
+    total = {
+        key: sum(epoch[key] for epoch in epochs)
+        for key in ("steps", "loop", "step", "wait", "first_wait", "tail")
+    }
+    return {
+        "num_workers": loader_opts["num_workers"],
+        "batch_size": loader_opts["batch_size"],
+        "epochs": epochs,
+        **total,
+        "hparams": hparams,
+    }
+
+
+def distillation(args, corpus):
+    """Distillation steps from cached labels vs teacher on the fly."""
+    recipe = _distill_recipe()
+    config = backbone_config("dawn", **({} if args.full else MID_SIZE))
+    teacher = build_teacher("dawn", config=config, seed=0)
+    workspace = corpus["folder"].parent
+    items = corpus["items"]
+    labels = workspace / "distill" / "labels"
+    # The recipe's label_batch_seconds.
+    labeller = PseudoLabeller(teacher, batch_seconds=120.0, progress=False)
+    started = time.perf_counter()
+    labeller.label(items, labels / "Train.csv", overwrite=True)
+    labelling_seconds = time.perf_counter() - started
+    # dataio_prepare also builds the valid and test sets, which read this
+    # cache; fit() below never touches them.
+    labeller.label(items[:2], labels / "Development.csv", overwrite=True)
+
+    cached = _distill_run(args, recipe, workspace, "cache", None, None)
+    on_the_fly = _distill_run(
+        args, recipe, workspace, "on_the_fly", teacher, None
+    )
+    runs = {"cached": cached, "on the fly": on_the_fly}
+    if cached["num_workers"] != 0:
+        # The same cached run with the audio read in the training process.
+        runs["cached, 0 workers"] = _distill_run(
+            args, recipe, workspace, "cache", None, 0
+        )
+    hparams = cached.pop("hparams")
+    for run in runs.values():
+        run.pop("hparams", None)
+
+    # The audio the student trains on per epoch: each clip random-cropped
+    # to the recipe's max_train_seconds.
+    crop = hparams["max_train_seconds"]
+    epoch_audio = sum(min(item.duration, crop) for item in items)
+    augment = (
+        "off (--no_augment)"
+        if args.no_augment
+        else f"recipe defaults (p={hparams['augment_prob']}, "
+        f"mixup p={hparams['mixup_prob']})"
+    )
+    size = (
+        f"{config.num_hidden_layers} layers x {config.hidden_size}, "
+        f"conv {config.conv_dim[0]}"
+    )
+    rows = [
+        ("teacher", f"Dawn architecture, {size}, random weights", ""),
+        ("student", "wav2small", ""),
+        ("clips", len(items), ""),
+        ("audio per epoch", round(epoch_audio, 1), f"s (crops <= {crop} s)"),
+        ("batch size", cached["batch_size"], ""),
+        ("epochs", args.epochs, "timed, after 1 warm-up"),
+        ("augmentation", augment, ""),
+        ("labels cache", round(labelling_seconds, 1), "s, written once"),
+    ]
+    # Rates from each run's best epoch, the least disturbed by other
+    # processes on a shared machine; every epoch trains on the same clips
+    # in the same number of steps.
+    for name, run in runs.items():
+        loop = min(epoch["loop"] for epoch in run["epochs"])
+        steps = run["steps"] / len(run["epochs"])
+        run["best_epoch_seconds"] = loop
+        rows += [
+            (name, run["num_workers"], "dataloader workers"),
+            (name, round(steps / loop, 3), "steps/s, best epoch"),
+            (name, round(epoch_audio / loop, 1), "audio s/s, best epoch"),
+            (name, round(run["wait"] / run["loop"], 3), "waiting for data"),
+        ]
+    # Epoch i does the same work in both runs (same seeds): the median of
+    # the per-pair ratios discounts epochs that other processes slowed.
+    speedup = statistics.median(
+        fly["loop"] / cache["loop"]
+        for fly, cache in zip(on_the_fly["epochs"], cached["epochs"])
+    )
+    share = cached["wait"] / cached["loop"]
+    # Worker start and shutdown come once per epoch; here an epoch is a
+    # couple of steps, on MSP-Podcast thousands, so show them apart.
+    steady = (cached["wait"] - cached["first_wait"] - cached["tail"]) / (
+        cached["loop"] - cached["first_wait"] - cached["tail"]
+    )
+    rows += [
+        ("cached / on the fly", round(speedup, 2), "x, median epoch pair"),
+        ("cached wait", round(share, 3), "of training-loop time"),
+        ("cached wait", round(steady, 3), "between worker start and stop"),
+    ]
+    return {
+        "rows": rows,
+        "runs": runs,
+        "labelling_seconds": labelling_seconds,
+        "target": (
+            "distillation from cached labels spends <= 15% of its step "
+            "time waiting for data"
+        ),
+        "passed": share <= 0.15,
+    }
+
+
 #: Section name -> function(args, corpus) -> result dict.
-SECTIONS = {"pseudo_labelling": pseudo_labelling}
+SECTIONS = {
+    "pseudo_labelling": pseudo_labelling,
+    "distillation": distillation,
+}
 
 
 def parse_args(argv=None):
@@ -208,7 +462,17 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch_seconds", type=float, default=60.0)
     parser.add_argument("--max_batch_size", type=int, default=32)
-    parser.add_argument("--num_workers", type=int, default=0)
+    parser.add_argument(
+        "--num_workers", type=int, default=0, help="labeller workers"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=4, help="timed distillation epochs"
+    )
+    parser.add_argument(
+        "--no_augment",
+        action="store_true",
+        help="distil without the recipe's augmentation and mixup",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/pipeline.json"

@@ -7,10 +7,10 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
   and time. Inputs ``wavs`` [batch, time] (mono, 16 kHz) and ``wav_lens``
   [batch] (SpeechBrain relative lengths in (0, 1]); output ``scores``
   [batch, 3] in the order arousal, dominance, valence;
-* ``model.int8.onnx``: the same graph, int8. For Wav2Small by default
-  (``quantization="auto"``) statically quantised
+* ``model.int8.onnx``: the same graph, int8. For Wav2Small given real
+  held-out audio, by default (``quantization="auto"``) statically quantised
   (:mod:`~speechbrain_wav2small.static_quantization`): uint8 activations
-  calibrated on the held-out audio and int8 weights, so onnxruntime runs
+  calibrated on that audio and int8 weights, so onnxruntime runs
   the 3x3 convolutions with its int8 kernels; if that fails the accuracy
   gate, or for the MobileNets, int8 weights dequantised in the graph with
   float arithmetic (``"weights"``: the int8 weights cost nothing in
@@ -207,8 +207,9 @@ def export_onnx(
         weights, dequantised in the graph, float arithmetic (the most
         accurate). ``"dynamic"``: onnxruntime's dynamic quantisation
         (``ConvInteger``; the head stays float). ``"auto"`` (default):
-        static for Wav2Small, weights if static fails the int8 gate (a
-        warning says so) and for the other students. The report's
+        static for Wav2Small given real ``held_out_wavs``, weights if
+        static fails the int8 gate (a warning says so), without held-out
+        audio and for the other students. The report's
         ``quantization`` says which one was written.
     parity_seconds, parity_batch_sizes : tuple
         Clip durations and batch sizes of the float parity gate.
@@ -303,7 +304,12 @@ def export_onnx(
     calibration = held_out + _framed_by_silence(held_out, sample_rate)
     modes = [quantization]
     if quantization == "auto":
-        modes = ["static", "weights"] if is_wav2small else ["weights"]
+        # Static int8 is only as good as its calibration audio: without
+        # real held-out speech it is not tried.
+        real_audio = held_out_wavs is not None
+        modes = ["weights"]
+        if is_wav2small and real_audio:
+            modes.insert(0, "static")
     for mode in modes:
         int8_model = _single_output(
             _quantize(raw_model, front_end, mode, calibration, channels)

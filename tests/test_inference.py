@@ -204,3 +204,13 @@ def test_onnx_interface_runs_without_torch(packaged):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+def test_streaming_a_packaged_model_as_the_readme_shows(predictor):
+    from speechbrain_wav2small.streaming import StreamingWav2Small
+
+    stream = StreamingWav2Small(predictor.mods.model, chunk_seconds=0.5)
+    streamed = stream.predict_file(SPEECH)
+    whole = predictor.predict_file(SPEECH)
+    for index, name in enumerate(DIMENSIONS):
+        assert float(streamed[index]) == pytest.approx(whole[name], abs=1e-4)

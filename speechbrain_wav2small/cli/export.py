@@ -72,8 +72,8 @@ def add_export_arguments(parser):
         help="int8 model: 'static' (calibrated int8 activations and "
         "kernels, Wav2Small only), 'weights' (int8 weights, float "
         "arithmetic), 'dynamic' (onnxruntime's dynamic int8); 'auto' "
-        "(default): static for Wav2Small, falling back to weights if it "
-        "fails the accuracy gate, weights for the MobileNets",
+        "(default): static for Wav2Small given --held-out audio, falling "
+        "back to weights if it fails the accuracy gate; weights otherwise",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing export"
