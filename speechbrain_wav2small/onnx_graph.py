@@ -85,10 +85,11 @@ def lazy_where(model, flag):
             [helper.make_empty_tensor_value_info("then.out")],
         ),
         else_branch=helper.make_graph(
-            [nodes[i] for i in sorted(moved)],
+            [nodes[i] for i in sorted(moved)]
+            + [helper.make_node("Identity", [else_value], ["else.out"])],
             "else",
             [],
-            [helper.make_empty_tensor_value_info(else_value)],
+            [helper.make_empty_tensor_value_info("else.out")],
         ),
     )
     lazy = onnx.ModelProto()

@@ -8,7 +8,7 @@ write::
       hyperparams.yaml   the student's YAML + modules + pretrainer
       model.ckpt         the student's state_dict
       model.onnx         float ONNX       } written and checked by
-      model.int8.onnx    int8-weight ONNX } speechbrain_wav2small.export
+      model.int8.onnx    int8 ONNX        } speechbrain_wav2small.export
       export.json        sizes and parity figures of the ONNX files
       README.md          model card: front matter, metrics, usage, licence
 
@@ -507,6 +507,7 @@ def model_card(
         ]
     sizes = export["bytes"]
     ccc8 = export["int8_ccc"]
+    int8_mode = export.get("quantization", "weights")
     teacher_text = teacher or "not recorded"
     fingerprint_text = teacher_fingerprint or "not recorded"
     dims = ", ".join(DIMENSIONS)
@@ -548,7 +549,7 @@ Concordance correlation coefficient (CCC) per dimension:
 | model file | size |
 |---|---|
 | `{FLOAT_FILE}` (float32) | {sizes[FLOAT_FILE]:,} bytes |
-| `{INT8_FILE}` (int8 weights) | {sizes[INT8_FILE]:,} bytes |
+| `{INT8_FILE}` (int8, {int8_mode}) | {sizes[INT8_FILE]:,} bytes |
 
 Checks made when this folder was written:
 

@@ -93,3 +93,42 @@ def test_exported_branches_pick_the_right_path(speech_clips):
         for batch, relative in cases:
             expected = model(batch, relative).numpy()
             assert np.abs(run(batch, relative) - expected).max() <= 1e-4
+
+
+def test_lazy_where_with_an_operand_of_the_main_graph():
+    """When the else operand is also needed elsewhere, nothing moves and
+    the branch just passes it on."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMin", ["x"], ["smallest"], keepdims=0),
+        helper.make_node("Greater", ["smallest", "zero"], ["positive"]),
+        helper.make_node("Mul", ["x", "two"], ["double"]),
+        helper.make_node("Where", ["positive", "x", "double"], ["picked"]),
+        helper.make_node("Add", ["picked", "double"], ["y"]),
+    ]
+    constants = [
+        numpy_helper.from_array(np.float32(value), name)
+        for value, name in ((2, "two"), (0, "zero"))
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", 1, [2])],
+        [
+            helper.make_tensor_value_info("y", 1, [2]),
+            helper.make_tensor_value_info("positive", 9, []),
+        ],
+        constants,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9
+    )
+    lazy = lazy_where(model, "positive")
+    onnx.checker.check_model(lazy, full_check=True)
+    session = load_session(lazy.SerializeToString())
+    for x in ([1.0, 2.0], [-1.0, 2.0]):
+        x = np.float32(x)
+        expected = np.where(x.min() > 0, x, 2 * x) + 2 * x
+        assert np.allclose(session.run(None, {"x": x})[0], expected)
