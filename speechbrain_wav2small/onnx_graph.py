@@ -71,8 +71,8 @@ def lazy_where(model, flag):
     _, then_value, else_value = where.input
     outputs = [value.name for value in graph.output if value.name != flag]
     # Nodes the outputs need when the Where's else operand is cut off.
-    kept = _ancestors(graph, outputs, skip=(position, else_value))
-    moved = _ancestors(graph, [else_value]) - kept
+    kept = ancestors(graph, outputs, skip=(position, else_value))
+    moved = ancestors(graph, [else_value]) - kept
     nodes = list(graph.node)
     branch = helper.make_node(
         "If",
@@ -106,9 +106,19 @@ def lazy_where(model, flag):
     return lazy
 
 
-def _ancestors(graph, names, skip=None):
+def ancestors(graph, names, skip=None):
     """Positions of the nodes needed to compute the values ``names``;
-    ``skip=(position, value)`` ignores that node's input ``value``."""
+    ``skip=(position, value)`` ignores that node's input ``value``.
+
+    Example
+    -------
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Neg", ["x"], ["a"]),
+    ...      helper.make_node("Abs", ["x"], ["b"]),
+    ...      helper.make_node("Add", ["a", "a"], ["c"])], "g", [], [])
+    >>> sorted(ancestors(graph, ["c"]))
+    [0, 2]
+    """
     producer = {
         output: index
         for index, node in enumerate(graph.node)

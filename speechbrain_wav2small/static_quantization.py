@@ -40,6 +40,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
+from speechbrain_wav2small.onnx_graph import ancestors
+
 
 class _Clips(CalibrationDataReader):
     """Feeds one clip at a time (batch 1, unpadded)."""
@@ -85,7 +87,7 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
         for node in graph.node
         if node.op_type == "Where" and node.input[0] == flag
     ]
-    fast_nodes = _ancestors(graph, where.input[1])
+    fast_nodes = ancestors(graph, [where.input[1]])
     convs = [
         index
         for index, node in enumerate(graph.node)
@@ -348,19 +350,3 @@ def _shorten_names(graph):
     for node in graph.node:
         node.input[:] = [short(name) for name in node.input]
         node.output[:] = [short(name) for name in node.output]
-
-
-def _ancestors(graph, name):
-    producer = {
-        output: index
-        for index, node in enumerate(graph.node)
-        for output in node.output
-    }
-    needed, stack = set(), [name]
-    while stack:
-        index = producer.get(stack.pop())
-        if index is None or index in needed:
-            continue
-        needed.add(index)
-        stack.extend(graph.node[index].input)
-    return needed
