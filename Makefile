@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo lint format clean
+.PHONY: venv test demo bench-inference bench-pipeline lint format clean
 
 venv:
 	PYTHON=$(PYTHON) bash tools/make_venv.sh $(VENV)
@@ -23,6 +23,14 @@ demo: venv
 	        --scale 2 --speech_dir tests/data --noise_dir tests/data
 	$(PY) recipes/MSP-Podcast/run_chain.py --demo \
 	    --data_folder $(DEMO)/corpus --output_folder $(DEMO)
+
+# The benchmarks of the README's Performance section (about 6 and 3 minutes
+# on two cores); each writes its JSON (and table) to benchmarks/results/.
+bench-inference: venv
+	$(PY) benchmarks/inference.py --out benchmarks/results/inference.json
+
+bench-pipeline: venv
+	$(PY) benchmarks/pipeline.py --out benchmarks/results/pipeline.json
 
 lint: venv
 	$(VENV)/bin/ruff check .
