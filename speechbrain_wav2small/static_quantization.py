@@ -26,6 +26,8 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import contextlib
+import logging
 import os
 import tempfile
 
@@ -41,6 +43,25 @@ from onnxruntime.quantization import (
 )
 
 from speechbrain_wav2small.onnx_graph import ancestors
+
+
+class _DropAdvice(logging.Filter):
+    """Drops the quantiser's advice to run its shape pre-processing (the
+    exported graph already carries what it would add)."""
+
+    def filter(self, record):
+        return "before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_advice():
+    root = logging.getLogger()
+    advice = _DropAdvice()
+    root.addFilter(advice)
+    try:
+        yield
+    finally:
+        root.removeFilter(advice)
 
 
 class _Clips(CalibrationDataReader):
@@ -105,7 +126,7 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
         # save little time and cost a QDQ pair and a bias scale each.
         or (node.op_type == "Conv" and _kernel_size(node) == [1, 1])
     ]
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, _without_advice():
         source = os.path.join(work, "float.onnx")
         target = os.path.join(work, "int8.onnx")
         onnx.save(model, source)
