@@ -248,13 +248,10 @@ def export_onnx(
             f"quantization must be one of {QUANTIZATION_MODES}, "
             f"got {quantization!r}"
         )
-    is_wav2small = isinstance(unwrap_module(model), Wav2Small)
+    student = unwrap_module(model)
+    is_wav2small = isinstance(student, Wav2Small)
     # Trained width of a Wav2Small (its export pads it to the SIMD width).
-    channels = (
-        unwrap_module(model).attention.value.out_channels
-        if (is_wav2small)
-        else None
-    )
+    channels = student.attention.value.out_channels if is_wav2small else None
     if quantization == "static" and not is_wav2small:
         raise ValueError("quantization='static' is for Wav2Small students")
     out_dir = Path(out_dir)
@@ -267,7 +264,6 @@ def export_onnx(
         )
     held_out = _held_out_items(held_out_wavs, sample_rate)
 
-    student = unwrap_module(model)
     parameters = count_parameters(student)
     with _exportable(student):
         wrapper = OnnxStudent(student).eval()
