@@ -1,0 +1,100 @@
+"""The inference benchmark runs end to end and its verdicts follow its numbers.
+
+A short run (Wav2Small only, few timed runs, streaming on 1-2 s files): the
+figures themselves are the benchmark's business, not the tests'.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import inference  # noqa: E402
+import streaming_memory  # noqa: E402
+
+
+def test_inference_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "inference.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "inference.py"),
+            "--models",
+            "wav2small",
+            "--student_budget",
+            "0.05",
+            "--max_runs",
+            "3",
+            "--no_streaming",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(out.read_text())
+    result = report["models"]["wav2small"]
+    assert result["parameters"] == 10806
+    assert result["macs_per_audio_second"] > 6e7
+    assert result["int8"] == "static"
+    assert result["onnx_int8_bytes"] < result["onnx_float_bytes"]
+    for runtime in ("pytorch", "ort_float", "ort_int8"):
+        for seconds in (1, 10):
+            key = f"{runtime}_{seconds}s"
+            assert result["latency_seconds"][key] > 0
+            assert result["efficiency"][key] > 0
+        assert result["peak_memory_10s_mb"][runtime]["inference_mb"] >= 0
+    assert max(report["machine"]["matmul_macs_per_second"].values()) > 1e9
+    target = report["targets"]["wav2small_efficiency"]
+    verdict = "PASS" if target["passed"] else "MISS"
+    assert f"{verdict}: wav2small_efficiency" in completed.stdout
+    assert (tmp_path / "inference.md").read_text().startswith("Machine:")
+
+
+def test_verdicts_agree_with_the_numbers():
+    def model(macs, seconds):
+        latency = {f"{rt}_10s": seconds[rt] for rt in ("pytorch", "ort_float")}
+        latency["ort_int8_10s"] = seconds["ort_int8"]
+        return {"macs_per_audio_second": macs, "latency_seconds": latency}
+
+    rates = {"onnxruntime": 1e11}
+    small = {"pytorch": 0.02, "ort_float": 0.012, "ort_int8": 0.008}
+    for teacher_seconds, passed in ((1.59, False), (1.61, True)):
+        models = {
+            "wav2small": model(6.4e7, small),
+            "dawn": model(
+                1e10,
+                {
+                    "pytorch": 2.5,
+                    "ort_float": teacher_seconds,
+                    "ort_int8": 0.7,
+                },
+            ),
+        }
+        targets = inference.summarize(models, rates)
+        speedup = targets["speedup_vs_dawn"]
+        assert speedup["teacher_runtime"] == "ort_float"
+        assert speedup["wav2small_runtime"] == "ort_int8"
+        assert speedup["passed"] is passed
+        assert speedup["passed"] == (speedup["value"] >= 200)
+        # 6.4e7 MAC/s x 10 s / 8 ms / 1e11 MAC/s = 80%
+        efficiency = targets["wav2small_efficiency"]
+        assert abs(efficiency["value"] - 0.8) < 1e-9 and efficiency["passed"]
+
+
+def test_streaming_memory_benchmark_small_run():
+    report = streaming_memory.measure(
+        durations=(1, 2),
+        whole_clip_durations=(1,),
+        default_allocator_durations=(),
+    )
+    rows = report["rows"]
+    assert [row["seconds"] for row in rows][:2] == [1, 2]
+    assert all(row["streaming"]["peak_mb"] >= 0 for row in rows)
+    assert rows[0]["max_abs_output_difference"] <= 1e-4
+    assert "9 MB" in streaming_memory.markdown_table(report)
