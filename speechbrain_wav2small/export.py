@@ -69,7 +69,7 @@ import onnx
 import onnxscript.optimizer
 import torch
 import torch.nn.functional as F
-from onnx import helper, numpy_helper
+from onnx import helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 
@@ -83,7 +83,11 @@ from speechbrain_wav2small.complexity import count_parameters
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
 from speechbrain_wav2small.lobes.wav2small import Wav2Small
 from speechbrain_wav2small.objectives import ccc
-from speechbrain_wav2small.onnx_graph import compact, lazy_where
+from speechbrain_wav2small.onnx_graph import (
+    compact,
+    int8_weights,
+    lazy_where,
+)
 from speechbrain_wav2small.onnx_inference import (
     SESSION_CONFIG_KEY,
     WEIGHTS_ONLY_CONFIG,
@@ -704,45 +708,11 @@ def _channel_axis(node):
 
 
 def _quantize_weights(float_model, axes):
-    """Replaces each weight in ``axes`` (name -> output-channel axis) by
-    int8 + DequantizeLinear, symmetric per output channel."""
+    """A copy of ``float_model`` with the weights of ``axes`` (name ->
+    output-channel axis) in int8 (see :func:`int8_weights`)."""
     model = onnx.ModelProto()
     model.CopyFrom(float_model)
-    graph = model.graph
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
-    dequantize_nodes = []
-    for name, axis in axes.items():
-        weight = numpy_helper.to_array(initializers[name]).astype(np.float32)
-        axis = axis % weight.ndim
-        reduce = tuple(i for i in range(weight.ndim) if i != axis)
-        scale = np.abs(weight).max(axis=reduce) / 127.0
-        scale[scale == 0] = 1.0
-        shape = [1] * weight.ndim
-        shape[axis] = -1
-        quantized = np.clip(
-            np.round(weight / scale.reshape(shape)), -127, 127
-        ).astype(np.int8)
-        graph.initializer.remove(initializers[name])
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(quantized, f"{name}.int8"),
-                numpy_helper.from_array(
-                    scale.astype(np.float32), f"{name}.scale"
-                ),
-            ]
-        )
-        dequantize_nodes.append(
-            helper.make_node(
-                "DequantizeLinear",
-                [f"{name}.int8", f"{name}.scale"],
-                [name],
-                axis=axis,
-            )
-        )
-    # Dequantisation reads only initializers: first is a valid order.
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(dequantize_nodes + nodes)
+    int8_weights(model.graph, axes)
     return model
 
 

@@ -12,8 +12,9 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 
 def lazy_where(model, flag):
@@ -104,6 +105,57 @@ def lazy_where(model, flag):
     del lazy.graph.output[:]
     lazy.graph.output.extend(kept_outputs)
     return lazy
+
+
+def int8_weights(graph, axes):
+    """Stores each weight of ``axes`` (name -> output-channel axis) as int8
+    + per-channel scale, read through a DequantizeLinear (symmetric, per
+    output channel). Edits ``graph`` in place; the new nodes go first, as
+    they read only initializers.
+
+    Example
+    -------
+    >>> weight = numpy_helper.from_array(np.float32([[1, -2], [0, 0]]), "w")
+    >>> graph = helper.make_graph([], "g", [], [], [weight])
+    >>> int8_weights(graph, {"w": 0})
+    >>> [node.op_type for node in graph.node]
+    ['DequantizeLinear']
+    >>> numpy_helper.to_array(graph.initializer[0]).tolist()
+    [[64, -127], [0, 0]]
+    """
+    stored = {tensor.name: tensor for tensor in graph.initializer}
+    dequantize_nodes = []
+    for name, axis in axes.items():
+        weight = numpy_helper.to_array(stored[name]).astype(np.float32)
+        axis = axis % weight.ndim
+        reduce = tuple(i for i in range(weight.ndim) if i != axis)
+        scale = np.abs(weight).max(axis=reduce) / 127.0
+        scale[scale == 0] = 1.0
+        shape = [1] * weight.ndim
+        shape[axis] = -1
+        quantized = np.clip(
+            np.round(weight / scale.reshape(shape)), -127, 127
+        ).astype(np.int8)
+        graph.initializer.remove(stored[name])
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(quantized, f"{name}.int8"),
+                numpy_helper.from_array(
+                    scale.astype(np.float32), f"{name}.scale"
+                ),
+            ]
+        )
+        dequantize_nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{name}.int8", f"{name}.scale"],
+                [name],
+                axis=axis,
+            )
+        )
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(dequantize_nodes + nodes)
 
 
 def ancestors(graph, names, skip=None):

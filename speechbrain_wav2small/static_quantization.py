@@ -42,7 +42,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from speechbrain_wav2small.onnx_graph import ancestors
+from speechbrain_wav2small.onnx_graph import ancestors, int8_weights
 
 
 class _DropAdvice(logging.Filter):
@@ -189,12 +189,11 @@ def _fold_weight_padding(model):
 
 
 def _dequantize_leftover_weights(model):
-    """Float weights the quantiser left (first conv, masked path) become
-    int8 + DequantizeLinear too, so no weight is stored twice."""
+    """Float weights the quantiser left (first conv, masked path, head)
+    become int8 + DequantizeLinear too, so no weight is stored in float."""
     graph = model.graph
     stored = {t.name: t for t in graph.initializer}
-    producers = {out for node in graph.node for out in node.output}
-    extra_nodes = []
+    axes = {}
     for node in graph.node:
         if node.op_type not in ("Conv", "Gemm") or node.input[1] not in stored:
             continue
@@ -202,39 +201,11 @@ def _dequantize_leftover_weights(model):
             a.name == "transB" and a.i == 1 for a in node.attribute
         ):
             continue
-        name = node.input[1]
-        if name in producers:
+        # The front end's DFT (a 3-D Conv1d weight, when folded) stays float.
+        if node.op_type == "Conv" and len(stored[node.input[1]].dims) != 4:
             continue
-        weight = numpy_helper.to_array(stored[name]).astype(np.float32)
-        if node.op_type == "Conv" and weight.ndim != 4:
-            continue  # the front end's DFT (when folded) stays float
-        scale = np.abs(weight).reshape(len(weight), -1).max(axis=1) / 127
-        scale[scale == 0] = 1.0
-        shape = (-1,) + (1,) * (weight.ndim - 1)
-        quantized = np.clip(
-            np.round(weight / scale.reshape(shape)), -127, 127
-        ).astype(np.int8)
-        graph.initializer.remove(stored[name])
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(quantized, f"{name}.int8"),
-                numpy_helper.from_array(
-                    scale.astype(np.float32), f"{name}.scale"
-                ),
-            ]
-        )
-        extra_nodes.append(
-            helper.make_node(
-                "DequantizeLinear",
-                [f"{name}.int8", f"{name}.scale"],
-                [name],
-                axis=0,
-            )
-        )
-        producers.add(name)
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(extra_nodes + nodes)
+        axes[node.input[1]] = 0
+    int8_weights(graph, axes)
 
 
 def _cut_padding(model, channels):
