@@ -42,3 +42,16 @@ def pad_batch(clips):
         wavs[row, : len(clip)] = clip
     lengths = torch.tensor([len(c) / longest for c in clips])
     return wavs, lengths
+
+
+def randomize_batch_norm(model):
+    """Non-trivial BatchNorm statistics and affines (in place), so that
+    masking or folding mistakes show in a model's outputs."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model

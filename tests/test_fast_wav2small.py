@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import pad_batch
+from conftest import pad_batch, randomize_batch_norm
 
 from speechbrain_wav2small.export import BranchingWav2Small, _export_graph
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
@@ -20,15 +20,7 @@ from speechbrain_wav2small.students import build_student
 
 def _trained_like(name):
     """A student with non-trivial BatchNorm, so folding mistakes show."""
-    model = build_student(name).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-    return model
+    return randomize_batch_norm(build_student(name).eval())
 
 
 @pytest.mark.parametrize("name", ["wav2small", "wav2small_72k"])
