@@ -19,7 +19,7 @@ DEMO ?= demo_output
 # whatever stage already finished.
 demo: venv
 	test -f $(DEMO)/corpus/Labels/labels_consensus.csv || \
-	    $(PY) -m speechbrain_wav2small.demo_corpus --out $(DEMO)/corpus \
+	    $(PY) recipes/MSP-Podcast/demo_corpus.py --out $(DEMO)/corpus \
 	        --scale 2 --speech_dir tests/data --noise_dir tests/data
 	$(PY) recipes/MSP-Podcast/run_chain.py --demo \
 	    --data_folder $(DEMO)/corpus --output_folder $(DEMO)

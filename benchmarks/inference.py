@@ -23,7 +23,7 @@ one run on this machine:
   growth of the process's peak resident set during the first 10 s run of a
   fresh session, read from ``/proc/self/status`` after resetting the peak);
   efficiency = counted MACs per second of compute / the machine's rate;
-* **streaming**: peak memory of :mod:`speechbrain_wav2small.streaming`
+* **streaming**: peak memory of :mod:`speechbrain_wav2small.inference.streaming`
   from 10 s to 1 h of audio against the whole-clip model
   (``benchmarks/streaming_memory.py``, one fresh process per point).
 
@@ -66,9 +66,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from speechbrain_wav2small.complexity import count_macs  # noqa: E402
 from speechbrain_wav2small.export import export_onnx  # noqa: E402
-from speechbrain_wav2small.onnx_inference import (  # noqa: E402
+from speechbrain_wav2small.inference.onnx_emotion import (  # noqa: E402
     load_session,
     session_options,
 )
@@ -77,6 +76,7 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
     backbone_config,
     build_teacher,
 )
+from speechbrain_wav2small.utils.complexity import count_macs  # noqa: E402
 
 SAMPLE_RATE = 16000
 DURATIONS = (1, 10)

@@ -42,7 +42,7 @@ def reset_peak():
 def load(runtime, target, threads=1):
     """A callable running one batch-1 clip (float32 [1, time])."""
     if runtime == "ort":
-        from speechbrain_wav2small.onnx_inference import load_session
+        from speechbrain_wav2small.inference.onnx_emotion import load_session
 
         session = load_session(target, threads)
         names = [value.name for value in session.get_inputs()]

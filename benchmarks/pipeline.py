@@ -69,10 +69,7 @@ from hyperpyyaml import load_hyperpyyaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from speechbrain_wav2small.audio import read_audio, resample  # noqa: E402
-from speechbrain_wav2small.distillation import (  # noqa: E402
-    DistillationBrain,
-)
+from speechbrain_wav2small.dataio.audio import read_audio, resample  # noqa: E402
 from speechbrain_wav2small.labelling import (  # noqa: E402
     PseudoLabeller,
     duration_batches,
@@ -81,6 +78,9 @@ from speechbrain_wav2small.labelling import (  # noqa: E402
 from speechbrain_wav2small.teachers import (  # noqa: E402
     backbone_config,
     build_teacher,
+)
+from speechbrain_wav2small.training.distillation import (  # noqa: E402
+    DistillationBrain,
 )
 
 DATA = REPO / "tests" / "data"

@@ -133,8 +133,8 @@ def _child(mode, path, chunk_seconds):
     """One measurement in this (fresh) process; returns a dict."""
     import torch
 
-    from speechbrain_wav2small.audio import read_audio
-    from speechbrain_wav2small.streaming import StreamingWav2Small
+    from speechbrain_wav2small.dataio.audio import read_audio
+    from speechbrain_wav2small.inference.streaming import StreamingWav2Small
     from speechbrain_wav2small.students import build_student
 
     torch.manual_seed(0)

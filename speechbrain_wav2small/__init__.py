@@ -10,4 +10,7 @@ from speechbrain_wav2small.version import __version__
 #: Output order of every model (teachers and students) in this package.
 DIMENSIONS = ("arousal", "dominance", "valence")
 
-__all__ = ["DIMENSIONS", "__version__"]
+#: Sample rate (Hz) of every model's input; audio is resampled to it on load.
+SAMPLE_RATE = 16000
+
+__all__ = ["DIMENSIONS", "SAMPLE_RATE", "__version__"]

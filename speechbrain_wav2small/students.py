@@ -11,7 +11,7 @@ Authors
 
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_wav2small.presets import preset_file
+from speechbrain_wav2small.utils.presets import preset_file
 
 #: Student name -> YAML file under ``hparams/students``.
 STUDENTS = {

@@ -20,14 +20,14 @@ from safetensors.torch import save_file
 from torch import nn
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audeering import (
+from speechbrain_wav2small.cli import main
+from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
+from speechbrain_wav2small.inference.onnx_emotion import OnnxEmotionDimensions
+from speechbrain_wav2small.packaging.audeering import (
     CheckpointLayoutError,
     load_audeering,
 )
-from speechbrain_wav2small.audio import read_audio
-from speechbrain_wav2small.cli import main
-from speechbrain_wav2small.inference import EmotionDimensions
-from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
 
 SPEECH = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "TTS_LJ050-0131.wav")
 

@@ -20,9 +20,9 @@ from conftest import DATA
 from fitted_students import packaged_wav2small
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import AudioError, read_audio
-from speechbrain_wav2small.inference import EmotionDimensions
-from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+from speechbrain_wav2small.dataio.audio import AudioError, read_audio
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
+from speechbrain_wav2small.inference import OnnxEmotionDimensions
 
 SPEECH = DATA / "ASR_spk1_snt1.wav"
 
@@ -196,7 +196,7 @@ def test_one_hour_file_in_bounded_memory(package, tmp_path):
         import resource
         import numpy as np
         import soundfile as sf
-        from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+        from speechbrain_wav2small.inference import OnnxEmotionDimensions
 
         speech, rate = sf.read({str(SPEECH)!r}, dtype="int16")
         minute = np.tile(speech, 21)[: 60 * rate]

@@ -24,7 +24,7 @@ from speechbrain_wav2small.export import (
     OnnxStudent,
     export_onnx,
 )
-from speechbrain_wav2small.onnx_inference import (
+from speechbrain_wav2small.inference.onnx_emotion import (
     SESSION_CONFIG_KEY,
     WEIGHTS_ONLY_CONFIG,
 )

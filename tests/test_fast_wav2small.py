@@ -12,9 +12,9 @@ import torch
 from conftest import pad_batch, randomize_batch_norm
 
 from speechbrain_wav2small.export import BranchingWav2Small, _export_graph
+from speechbrain_wav2small.export.graph import lazy_where
+from speechbrain_wav2small.inference.onnx_emotion import load_session
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
-from speechbrain_wav2small.onnx_graph import lazy_where
-from speechbrain_wav2small.onnx_inference import load_session
 from speechbrain_wav2small.students import build_student
 
 

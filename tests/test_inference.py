@@ -15,13 +15,13 @@ from fitted_students import packaged_wav2small
 from speechbrain.utils.fetching import FetchConfig
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import read_audio
-from speechbrain_wav2small.file_prediction import (
+from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
+from speechbrain_wav2small.inference.file_prediction import (
     duration_weighted_mean,
     window_bounds,
 )
-from speechbrain_wav2small.inference import EmotionDimensions
-from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+from speechbrain_wav2small.inference import OnnxEmotionDimensions
 
 SPEECH = DATA / "ASR_spk1_snt1.wav"
 LONG_SPEECH = DATA / "TTS_LJ050-0131.wav"  # 7.7 s at 22.05 kHz
@@ -186,7 +186,7 @@ def test_onnx_interface_runs_without_torch(packaged):
             pass
         else:
             raise SystemExit("torch was importable")
-        from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+        from speechbrain_wav2small.inference import OnnxEmotionDimensions
         model = OnnxEmotionDimensions({str(packaged["package"])!r})
         result = model.predict_file({str(SPEECH)!r}, window=1.0)
         assert set(result) == {{"arousal", "dominance", "valence", "windows"}}
@@ -207,7 +207,7 @@ def test_onnx_interface_runs_without_torch(packaged):
 
 
 def test_streaming_a_packaged_model_as_the_readme_shows(predictor):
-    from speechbrain_wav2small.streaming import StreamingWav2Small
+    from speechbrain_wav2small.inference.streaming import StreamingWav2Small
 
     stream = StreamingWav2Small(predictor.mods.model, chunk_seconds=0.5)
     streamed = stream.predict_file(SPEECH)

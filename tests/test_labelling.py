@@ -15,8 +15,8 @@ import soundfile as sf
 import torch
 from conftest import DATA, SPEECH_16K
 
-from speechbrain_wav2small.audio import read_audio, resample
 from speechbrain_wav2small.cli import main as cli_main
+from speechbrain_wav2small.dataio.audio import read_audio, resample
 from speechbrain_wav2small.labelling import (
     PseudoLabeller,
     StaleCacheError,

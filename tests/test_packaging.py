@@ -10,9 +10,9 @@ from conftest import DATA
 from fitted_students import fitted_student, packaged_wav2small
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import read_audio
 from speechbrain_wav2small.cli import main
-from speechbrain_wav2small.inference import EmotionDimensions
+from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.packaging import (
     ccc_rows,
     load_checkpoint,

@@ -11,7 +11,7 @@ from fitted_students import packaged_wav2small
 
 from speechbrain_wav2small.cli import main
 from speechbrain_wav2small.cli.predict import COLUMNS
-from speechbrain_wav2small.inference import EmotionDimensions
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
 
 
 @pytest.fixture(scope="module")

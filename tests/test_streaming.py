@@ -16,12 +16,12 @@ import soundfile as sf
 import torch
 from conftest import DATA, read_speech
 
-from speechbrain_wav2small.audio import AudioError, read_audio
-from speechbrain_wav2small.lobes.wav2small import Wav2Small
-from speechbrain_wav2small.streaming import (
+from speechbrain_wav2small.dataio.audio import AudioError, read_audio
+from speechbrain_wav2small.inference.streaming import (
     StreamingWav2Small,
     WaveformStatistics,
 )
+from speechbrain_wav2small.lobes.wav2small import Wav2Small
 from speechbrain_wav2small.students import build_student
 
 SPEECH = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "ASR_spk1_snt3.wav")

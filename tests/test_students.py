@@ -4,12 +4,12 @@ import pytest
 import torch
 from conftest import pad_batch, randomize_batch_norm
 
-from speechbrain_wav2small.complexity import count_parameters
 from speechbrain_wav2small.students import (
     STUDENTS,
     build_student,
     student_hparams_file,
 )
+from speechbrain_wav2small.utils.complexity import count_parameters
 
 # Trainable parameters with a 1-channel stem and 3 outputs.
 EXPECTED_PARAMETERS = {

@@ -14,7 +14,7 @@ from conftest import pad_batch, read_speech
 from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2FeatureExtractor
 
-from speechbrain_wav2small.audio import read_audio
+from speechbrain_wav2small.dataio.audio import read_audio
 from speechbrain_wav2small.functional import normalize_waveform
 from speechbrain_wav2small.lobes.teachers import (
     DawnTeacher,

@@ -29,7 +29,7 @@ import logging
 import os
 from pathlib import Path
 
-from speechbrain_wav2small.audio import AudioError, audio_info
+from speechbrain_wav2small.dataio.audio import AudioError, audio_info
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ the check figures; --report also saves them as JSON.
 import json
 import sys
 
-from speechbrain_wav2small.audio import AudioError
+from speechbrain_wav2small.dataio.audio import AudioError
 from speechbrain_wav2small.export import ExportError, export_onnx
 from speechbrain_wav2small.packaging import load_checkpoint
 from speechbrain_wav2small.students import STUDENTS, load_student_hparams

@@ -10,9 +10,9 @@ whose outputs equal the original model's.
 
 import sys
 
-from speechbrain_wav2small.audeering import import_audeering
 from speechbrain_wav2small.cli.export import USER_ERRORS, print_export
 from speechbrain_wav2small.cli.package import add_package_arguments
+from speechbrain_wav2small.packaging.audeering import import_audeering
 
 HELP = "convert the authors' published Wav2Small checkpoint to a package"
 

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from speechbrain_wav2small.audio import AudioError
+from speechbrain_wav2small.dataio.audio import AudioError
 from speechbrain_wav2small.labelling import (
     PseudoLabeller,
     StaleCacheError,

@@ -18,7 +18,11 @@ import sys
 
 from tqdm import tqdm
 
-from speechbrain_wav2small.audio import AudioError, audio_info, find_audio_files
+from speechbrain_wav2small.dataio.audio import (
+    AudioError,
+    audio_info,
+    find_audio_files,
+)
 
 HELP = "predict arousal, dominance, valence for audio files and folders"
 
@@ -80,10 +84,12 @@ def load_model(model, backend="auto", savedir=None, device="cpu"):
         )
     )
     if use_onnx:
-        from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+        from speechbrain_wav2small.inference.onnx_emotion import (
+            OnnxEmotionDimensions,
+        )
 
         return OnnxEmotionDimensions(model)
-    from speechbrain_wav2small.inference import EmotionDimensions
+    from speechbrain_wav2small.inference.emotion import EmotionDimensions
 
     return EmotionDimensions.from_hparams(
         source=model, savedir=savedir, run_opts={"device": device}

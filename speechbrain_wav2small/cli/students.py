@@ -7,12 +7,12 @@ PyTorch's FLOP counter), plus the YAML file that defines it.
 
 import json
 
-from speechbrain_wav2small.complexity import count_macs, count_parameters
 from speechbrain_wav2small.students import (
     STUDENTS,
     build_student,
     student_hparams_file,
 )
+from speechbrain_wav2small.utils.complexity import count_macs, count_parameters
 
 HELP = "list the students: parameters, MACs per second, YAML"
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.functional import (
     conv_output_length,
     normalize_waveform,
@@ -172,7 +173,7 @@ class LogMelFrontEnd(nn.Module):
 
     def __init__(
         self,
-        sample_rate=16000,
+        sample_rate=SAMPLE_RATE,
         n_fft=64,
         hop_length=32,
         n_mels=26,

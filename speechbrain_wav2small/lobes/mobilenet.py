@@ -21,6 +21,7 @@ Authors
 import timm
 from torch import nn
 
+from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.functional import conv_output_length, length_mask
 from speechbrain_wav2small.lobes.frontend import LogMelFrontEnd
 
@@ -66,7 +67,7 @@ class MobileNetStudent(nn.Module):
     def __init__(
         self,
         architecture="mobilenetv4_conv_small",
-        sample_rate=16000,
+        sample_rate=SAMPLE_RATE,
         n_fft=144,
         hop_length=72,
         n_mels=64,

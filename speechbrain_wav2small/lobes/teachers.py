@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
-from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.functional import (
     conv_output_length,
     length_mask,
@@ -46,7 +46,6 @@ from speechbrain_wav2small.functional import (
 )
 
 #: Sample rate of every teacher.
-SAMPLE_RATE = 16000
 
 #: Backbone config fields that change what a teacher computes. Only these
 #: enter :meth:`TransformerTeacher.inference_config` (and so the fingerprint):

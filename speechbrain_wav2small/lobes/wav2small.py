@@ -17,6 +17,7 @@ Authors
 import torch
 from torch import nn
 
+from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.functional import conv_output_length, length_mask
 from speechbrain_wav2small.lobes.frontend import LogMelFrontEnd
 
@@ -144,7 +145,7 @@ class Wav2Small(nn.Module):
         channels=13,
         blocks_before_pool=3,
         blocks_after_pool=4,
-        sample_rate=16000,
+        sample_rate=SAMPLE_RATE,
         n_fft=64,
         hop_length=32,
         n_mels=26,

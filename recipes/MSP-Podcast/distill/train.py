@@ -33,20 +33,20 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from speechbrain_wav2small.audio import audio_info, find_audio_files
-from speechbrain_wav2small.complexity import count_parameters
-from speechbrain_wav2small.dataio import (
+from speechbrain_wav2small.dataio.audio import audio_info, find_audio_files
+from speechbrain_wav2small.dataio.pipelines import (
     audio_pipeline,
     label_pipeline,
     merge_label_caches,
     podcasts_in,
     teacher_lookup_pipeline,
 )
-from speechbrain_wav2small.ddp import unwrap
-from speechbrain_wav2small.distillation import DistillationBrain
 from speechbrain_wav2small.export import ExportError, export_onnx
 from speechbrain_wav2small.labelling import PseudoLabeller, read_label_cache
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
+from speechbrain_wav2small.training.distillation import DistillationBrain
+from speechbrain_wav2small.utils.complexity import count_parameters
+from speechbrain_wav2small.utils.distributed import unwrap
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402

@@ -26,9 +26,12 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
-from speechbrain_wav2small.dataio import audio_pipeline, label_pipeline
-from speechbrain_wav2small.ddp import unwrap
-from speechbrain_wav2small.teacher_training import TeacherBrain, export_teacher
+from speechbrain_wav2small.dataio.pipelines import (
+    audio_pipeline,
+    label_pipeline,
+)
+from speechbrain_wav2small.training.teacher import TeacherBrain, export_teacher
+from speechbrain_wav2small.utils.distributed import unwrap
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402

@@ -15,7 +15,10 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.file_prediction import FilePredictor, pad_arrays
+from speechbrain_wav2small.inference.file_prediction import (
+    FilePredictor,
+    pad_arrays,
+)
 
 
 class EmotionDimensions(FilePredictor, Pretrained):
@@ -25,8 +28,9 @@ class EmotionDimensions(FilePredictor, Pretrained):
     (``forward(wavs, wav_lens) -> [batch, 3]``), ``sample_rate``,
     ``dimensions`` and a ``pretrainer``. File methods read any format,
     sample rate and channel count through
-    :func:`speechbrain_wav2small.audio.read_audio`; long files are read
-    window by window (see :mod:`speechbrain_wav2small.file_prediction`).
+    :func:`speechbrain_wav2small.dataio.audio.read_audio`; long files are read
+    window by window (see
+    :mod:`speechbrain_wav2small.inference.file_prediction`).
 
     Arguments
     ---------

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.functional import (
     slaney_mel_filterbank,
     windowed_dft_basis,
@@ -195,7 +196,7 @@ def check_layout(state):
     return sizes
 
 
-def check_front_end(state, sample_rate=16000):
+def check_front_end(state, sample_rate=SAMPLE_RATE):
     """Compares the stored DFT rows, filterbank and floor with ours.
 
     Returns
@@ -280,7 +281,7 @@ def convert_state_dict(state):
     return converted
 
 
-def load_audeering(source, sample_rate=16000):
+def load_audeering(source, sample_rate=SAMPLE_RATE):
     """Builds our :class:`Wav2Small` holding the authors' weights.
 
     Arguments

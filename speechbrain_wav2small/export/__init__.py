@@ -9,7 +9,7 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
   [batch, 3] in the order arousal, dominance, valence;
 * ``model.int8.onnx``: the same graph, int8. For Wav2Small given real
   held-out audio, by default (``quantization="auto"``) statically quantised
-  (:mod:`~speechbrain_wav2small.static_quantization`): uint8 activations
+  (:mod:`~speechbrain_wav2small.export.static_quantization`): uint8 activations
   calibrated on that audio and int8 weights, so onnxruntime runs
   the 3x3 convolutions with its int8 kernels; if that fails the accuracy
   gate, or for the MobileNets, int8 weights dequantised in the graph with
@@ -33,13 +33,13 @@ How a Wav2Small graph is made fast: it is exported in its inference form
 (:class:`~speechbrain_wav2small.lobes.fast_wav2small.FastWav2Small`:
 channels padded to onnxruntime's blocked layout, time as the contiguous
 axis, BatchNorm folded), with and without length masks, and
-:func:`~speechbrain_wav2small.onnx_graph.lazy_where` puts the masked path
+:func:`~speechbrain_wav2small.export.graph.lazy_where` puts the masked path
 into an ``If`` branch that runs only for padded batches (and clips shorter
 than one window). Unpadded batches, the usual case, then take about 12 ms
 (float) and 8 ms (static int8) per 10 s clip on one core instead of about
 20 ms (``benchmarks/inference.py``). Load the files with
-:func:`~speechbrain_wav2small.onnx_inference.load_session`: it applies the
-settings a file stores as ``onnxruntime_session_config`` (a ``"weights"``
+:func:`~speechbrain_wav2small.inference.onnx_emotion.load_session`: it applies
+the settings a file stores as ``onnxruntime_session_config`` (a ``"weights"``
 file asks for its int8 weights to be dequantised at load time; a static
 file runs with the defaults). ``quantization="dynamic"`` exports the
 student as trained, in one graph.
@@ -73,27 +73,23 @@ from onnx import helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 
-from speechbrain_wav2small import DIMENSIONS, __version__
-from speechbrain_wav2small.audio import (
-    SAMPLE_RATE,
-    find_audio_files,
-    read_audio,
-)
-from speechbrain_wav2small.complexity import count_parameters
-from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
-from speechbrain_wav2small.lobes.wav2small import Wav2Small
-from speechbrain_wav2small.objectives import ccc
-from speechbrain_wav2small.onnx_graph import (
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE, __version__
+from speechbrain_wav2small.dataio.audio import find_audio_files, read_audio
+from speechbrain_wav2small.export.graph import (
     compact,
     int8_weights,
     lazy_where,
 )
-from speechbrain_wav2small.onnx_inference import (
+from speechbrain_wav2small.export.static_quantization import quantize_fast_path
+from speechbrain_wav2small.inference.onnx_emotion import (
     SESSION_CONFIG_KEY,
     WEIGHTS_ONLY_CONFIG,
     load_session,
 )
-from speechbrain_wav2small.static_quantization import quantize_fast_path
+from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
+from speechbrain_wav2small.lobes.wav2small import Wav2Small
+from speechbrain_wav2small.objectives import ccc
+from speechbrain_wav2small.utils.complexity import count_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +387,7 @@ class BranchingWav2Small(OnnxStudent):
     unpadded batches) and with masks (right for any batch) and one is
     picked with ``torch.where`` on whether the batch is unpadded; the
     export turns that choice into an ``If`` that computes only the picked
-    path (:func:`~speechbrain_wav2small.onnx_graph.lazy_where`). Returns
+    path (:func:`~speechbrain_wav2small.export.graph.lazy_where`). Returns
     the scores and the flag (a second output, so the export can find it).
 
     Example

@@ -23,13 +23,13 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.ddp import CPUDistributedMixin
 from speechbrain_wav2small.objectives import CCCStats
-from speechbrain_wav2small.reporting import (
+from speechbrain_wav2small.training.reporting import (
     append_history,
     write_challenge_csv,
     write_test_report,
 )
+from speechbrain_wav2small.utils.distributed import CPUDistributedMixin
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ Authors
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from speechbrain_wav2small import SAMPLE_RATE
+
 
 def count_parameters(model, trainable_only=True):
     """Number of (trainable) parameters of ``model``.
@@ -24,7 +26,7 @@ def count_parameters(model, trainable_only=True):
 
 
 @torch.no_grad()
-def count_macs(model, seconds=1.0, sample_rate=16000):
+def count_macs(model, seconds=1.0, sample_rate=SAMPLE_RATE):
     """Multiply-accumulates of one forward pass on ``seconds`` of audio.
 
     Counted by PyTorch's FLOP counter over matrix products and convolutions

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_wav2small.audio import AudioError, audio_info
+from speechbrain_wav2small.dataio.audio import AudioError, audio_info
 from speechbrain_wav2small.lobes.frontend import LogMelFrontEnd
 from speechbrain_wav2small.lobes.wav2small import (
     AttentionPooling,

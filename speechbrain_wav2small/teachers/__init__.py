@@ -38,14 +38,13 @@ import transformers
 from hyperpyyaml import load_hyperpyyaml
 from transformers import Wav2Vec2Config, WavLMConfig
 
-from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.lobes.teachers import (
-    SAMPLE_RATE,
     DawnTeacher,
     EnsembleTeacher,
     OdysseyTeacher,
 )
-from speechbrain_wav2small.presets import preset_file
+from speechbrain_wav2small.utils.presets import preset_file
 
 logger = logging.getLogger(__name__)
 
@@ -635,7 +634,7 @@ def load_odyssey_teacher(
         )
     rate = config.get("sampling_rate", SAMPLE_RATE)
     if rate != SAMPLE_RATE:
-        raise ValueError(f"{where}: sampling_rate is {rate}, not 16000")
+        raise ValueError(f"{where}: sampling_rate is {rate}, not {SAMPLE_RATE}")
     order = _output_order(config, where)
     teacher = OdysseyTeacher(
         _odyssey_backbone(config, folder),

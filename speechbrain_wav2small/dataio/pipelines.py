@@ -1,6 +1,6 @@
 """SpeechBrain data pipelines shared by the teacher and distillation recipes.
 
-Audio goes through :func:`speechbrain_wav2small.audio.read_audio` (any
+Audio goes through :func:`speechbrain_wav2small.dataio.audio.read_audio` (any
 format, rate and channel count); labels become float32 vectors in the order
 of :data:`speechbrain_wav2small.DIMENSIONS`.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import speechbrain as sb
 import torch
 
-from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import SAMPLE_RATE, read_audio
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
+from speechbrain_wav2small.dataio.audio import read_audio
 
 logger = logging.getLogger(__name__)
 

@@ -59,9 +59,8 @@ from speechbrain.utils.distributed import (
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import (
-    SAMPLE_RATE,
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
+from speechbrain_wav2small.dataio.audio import (
     AudioError,
     audio_info,
     find_audio_files,

@@ -1,6 +1,7 @@
 """Emotion-dimension prediction with onnxruntime only (no PyTorch).
 
-The same API as :class:`speechbrain_wav2small.inference.EmotionDimensions`
+The same API as
+:class:`speechbrain_wav2small.inference.emotion.EmotionDimensions`
 (``predict_batch``, ``predict_file``, ``predict_files``), on numpy arrays,
 for the files written by :mod:`speechbrain_wav2small.export`. Importing
 and running it needs numpy, soundfile and onnxruntime, nothing else.
@@ -15,9 +16,11 @@ import os
 import numpy as np
 import onnxruntime
 
-from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import SAMPLE_RATE
-from speechbrain_wav2small.file_prediction import FilePredictor, pad_arrays
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
+from speechbrain_wav2small.inference.file_prediction import (
+    FilePredictor,
+    pad_arrays,
+)
 
 #: File names looked for in a folder, first found wins.
 MODEL_FILES = ("model.int8.onnx", "model.onnx")

@@ -1,6 +1,6 @@
 """File-level prediction shared by the PyTorch and the ONNX interfaces.
 
-numpy and soundfile only (through :mod:`speechbrain_wav2small.audio`), so
+numpy and soundfile only (through :mod:`speechbrain_wav2small.dataio.audio`), so
 the torch-free ONNX interface runs exactly the same code as the PyTorch one.
 
 A file is predicted either whole (one utterance-level result) or in
@@ -25,8 +25,8 @@ import logging
 
 import numpy as np
 
-from speechbrain_wav2small import DIMENSIONS
-from speechbrain_wav2small.audio import SAMPLE_RATE, audio_info, read_audio
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
+from speechbrain_wav2small.dataio.audio import audio_info, read_audio
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class FilePredictor:
 
         Raises
         ------
-        speechbrain_wav2small.audio.AudioError
+        speechbrain_wav2small.dataio.audio.AudioError
             A missing, empty or unreadable file, one without samples or
             with NaN/Inf samples; the message names the file.
         """
@@ -217,7 +217,7 @@ class FilePredictor:
 
         Raises
         ------
-        speechbrain_wav2small.audio.AudioError
+        speechbrain_wav2small.dataio.audio.AudioError
             At the first unusable file, naming it.
         """
         results = [None] * len(paths)

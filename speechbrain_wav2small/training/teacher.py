@@ -14,7 +14,6 @@ import logging
 import speechbrain as sb
 import torch
 
-from speechbrain_wav2small.ddp import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.teachers import (
     backbone_config,
@@ -23,6 +22,7 @@ from speechbrain_wav2small.teachers import (
     save_teacher,
     teacher_fingerprint,
 )
+from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
 
 logger = logging.getLogger(__name__)
 

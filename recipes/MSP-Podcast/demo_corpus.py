@@ -29,7 +29,7 @@ and audio-only Test3 files. ``--variant legacy`` writes the older naming
 
 Usage::
 
-    python -m speechbrain_wav2small.demo_corpus --out demo_corpus \\
+    python recipes/MSP-Podcast/demo_corpus.py --out demo_corpus \\
         --speech_dir tests/data --noise_dir tests/data
 
 Authors
@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechbrain_wav2small.audio import SAMPLE_RATE, read_audio, resample
+from speechbrain_wav2small import SAMPLE_RATE
+from speechbrain_wav2small.dataio.audio import read_audio, resample
 
 #: Label mixtures: rating = 4 + 2.5 * (weights . factors) + noise, on 1..7.
 LABEL_WEIGHTS = {

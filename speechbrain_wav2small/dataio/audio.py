@@ -18,8 +18,9 @@ from fractions import Fraction
 import numpy as np
 import soundfile as sf
 
+from speechbrain_wav2small import SAMPLE_RATE
+
 #: Sample rate every model in this package expects.
-SAMPLE_RATE = 16000
 
 #: File extensions treated as audio when scanning folders.
 AUDIO_EXTENSIONS = (

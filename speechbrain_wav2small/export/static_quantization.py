@@ -42,7 +42,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from speechbrain_wav2small.onnx_graph import ancestors, int8_weights
+from speechbrain_wav2small.export.graph import ancestors, int8_weights
 
 
 class _DropAdvice(logging.Filter):

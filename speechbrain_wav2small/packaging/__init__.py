@@ -42,7 +42,7 @@ from speechbrain_wav2small.export import (
     synthetic_voiced_signals,
     unwrap_module,
 )
-from speechbrain_wav2small.inference import EmotionDimensions
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.students import (
     load_student_hparams,
     student_hparams_file,
@@ -359,7 +359,7 @@ def _hparams_yaml(student, overrides, model):
     return f"""{text}
 
 # ----------------------------------------------------------------------------
-# Inference: speechbrain_wav2small.inference.EmotionDimensions
+# Inference: speechbrain_wav2small.inference.emotion.EmotionDimensions
 # Written by `wav2small package` (speechbrain-wav2small {__version__}).
 # ----------------------------------------------------------------------------
 {chr(10).join(extra)}
@@ -564,7 +564,7 @@ Checks made when this folder was written:
 With PyTorch and SpeechBrain (`pip install speechbrain-wav2small`):
 
 ```python
-from speechbrain_wav2small.inference import EmotionDimensions
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
 
 model = EmotionDimensions.from_hparams(
     source="{repo_id}", savedir="pretrained_models/{student_name}"
@@ -577,7 +577,7 @@ print(model.predict_file("long.wav", window=3.0, hop=1.0)["windows"][:2])
 With onnxruntime only (no PyTorch):
 
 ```python
-from speechbrain_wav2small.onnx_inference import OnnxEmotionDimensions
+from speechbrain_wav2small.inference.onnx_emotion import OnnxEmotionDimensions
 
 model = OnnxEmotionDimensions("{INT8_FILE}")
 print(model.predict_file("speech.wav"))

@@ -1,0 +1,1 @@
+"""Data input: the one audio loader and SpeechBrain's data pipelines."""

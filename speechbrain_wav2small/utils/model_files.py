@@ -1,0 +1,44 @@
+"""What a trained-model folder holds: the contract between its writers
+(export, packaging) and its readers (both inference interfaces, the CLI).
+
+Torch-free, so that the ONNX interface can import it.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+#: ONNX files of an export: float32, and int8.
+FLOAT_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+
+#: The ONNX files looked for in a folder, in order of preference.
+ONNX_FILES = (INT8_FILE, FLOAT_FILE)
+
+#: Inputs of every exported graph: ``wavs`` float32 [batch, time] (mono at
+#: the model's sample rate) and ``wav_lens`` float32 [batch] (relative
+#: lengths in (0, 1], SpeechBrain's convention).
+WAVS_INPUT = "wavs"
+LENGTHS_INPUT = "wav_lens"
+INPUT_NAMES = (WAVS_INPUT, LENGTHS_INPUT)
+
+#: Output of every exported graph: float32 [batch, 3] in the order of
+#: :data:`speechbrain_wav2small.DIMENSIONS`.
+OUTPUT_NAME = "scores"
+
+#: Metadata key of the onnxruntime session settings a file needs (JSON).
+SESSION_CONFIG_KEY = "onnxruntime_session_config"
+
+#: What an int8 file with float arithmetic (``quantization="weights"``)
+#: asks for: it keeps its weights as int8 + DequantizeLinear, a pattern
+#: onnxruntime leaves in place for its quantised kernels unless told
+#: otherwise, and its convolutions then miss the fast blocked-layout float
+#: kernels (about twice the time). With QDQ handling off, the weights are
+#: dequantised once at load time. Statically quantised files must not get
+#: it (they need the QDQ fusion), so it is stored per file.
+WEIGHTS_ONLY_CONFIG = {"session.disable_quant_qdq": "1"}
+
+#: Files of a packaged model (a SpeechBrain pretrained-model folder).
+HPARAMS_FILE = "hyperparams.yaml"
+CHECKPOINT_FILE = "model.ckpt"
+EXPORT_REPORT_FILE = "export.json"
+CARD_FILE = "README.md"

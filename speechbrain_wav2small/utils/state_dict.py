@@ -1,0 +1,96 @@
+"""Comparing a state dict with what a model expects.
+
+One report of missing, unexpected and mis-shaped entries, used wherever
+weights come from outside (teachers, packaged students, the authors'
+Wav2Small release), so that a checkpoint that does not fit is refused with
+the names of what is wrong instead of loading partly random weights.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+from typing import NamedTuple
+
+
+class StateDictMismatch(NamedTuple):
+    """Keys of a state dict that do not fit the expected one.
+
+    ``misshaped`` holds ``"key (given) vs (expected)"`` descriptions.
+    """
+
+    missing: list
+    unexpected: list
+    misshaped: list
+
+    def __bool__(self):
+        return bool(self.missing or self.unexpected or self.misshaped)
+
+    def describe(self, limit=8):
+        """One line naming at most ``limit`` keys of each kind.
+
+        Example
+        -------
+        >>> StateDictMismatch(["a"], [], ["b (2,) vs (3,)"]).describe()
+        'missing: a; mis-shaped (given vs expected): b (2,) vs (3,)'
+        """
+        parts = []
+        for label, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("mis-shaped (given vs expected)", self.misshaped),
+        ):
+            if keys:
+                parts.append(f"{label}: {few(keys, limit)}")
+        return "; ".join(parts)
+
+
+def _shape(value):
+    return tuple(getattr(value, "shape", value))
+
+
+def compare_state_dicts(expected, given, optional=()):
+    """What in ``given`` does not fit ``expected``.
+
+    Arguments
+    ---------
+    expected : dict
+        Key -> tensor or shape tuple: what the model needs.
+    given : dict
+        Key -> tensor: what the checkpoint holds.
+    optional : collection
+        Expected keys that may be absent.
+
+    Returns
+    -------
+    StateDictMismatch
+        False when everything fits.
+
+    Example
+    -------
+    >>> import torch
+    >>> model = torch.nn.Linear(2, 3)
+    >>> compare_state_dicts(model.state_dict(), {"weight": torch.ones(3, 2)})
+    StateDictMismatch(missing=['bias'], unexpected=[], misshaped=[])
+    """
+    missing = sorted(set(expected) - set(given) - set(optional))
+    unexpected = sorted(set(given) - set(expected))
+    misshaped = sorted(
+        f"{key} {_shape(given[key])} vs {_shape(expected[key])}"
+        for key in set(expected) & set(given)
+        if _shape(given[key]) != _shape(expected[key])
+    )
+    return StateDictMismatch(missing, unexpected, misshaped)
+
+
+def few(keys, limit=8):
+    """``keys`` joined, at most ``limit`` of them, with a count of the rest.
+
+    Example
+    -------
+    >>> few(["a", "b", "c"], limit=2)
+    'a, b, ... (1 more)'
+    """
+    keys = list(keys)
+    shown = ", ".join(keys[:limit])
+    more = len(keys) - limit
+    return shown + (f", ... ({more} more)" if more > 0 else "")
