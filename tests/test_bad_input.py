@@ -21,8 +21,8 @@ from fitted_students import packaged_wav2small
 
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.dataio.audio import AudioError, read_audio
-from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.inference import OnnxEmotionDimensions
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
 
 SPEECH = DATA / "ASR_spk1_snt1.wav"
 

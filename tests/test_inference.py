@@ -16,12 +16,12 @@ from speechbrain.utils.fetching import FetchConfig
 
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.inference import OnnxEmotionDimensions
 from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.inference.file_prediction import (
     duration_weighted_mean,
     window_bounds,
 )
-from speechbrain_wav2small.inference import OnnxEmotionDimensions
 
 SPEECH = DATA / "ASR_spk1_snt1.wav"
 LONG_SPEECH = DATA / "TTS_LJ050-0131.wav"  # 7.7 s at 22.05 kHz
