@@ -31,7 +31,10 @@ setup(
     packages=find_packages(include=["speechbrain_wav2small*"])
     + ["speechbrain_wav2small.hparams"],
     package_dir={"speechbrain_wav2small.hparams": "hparams"},
-    package_data={"speechbrain_wav2small.hparams": ["*.yaml", "*/*.yaml"]},
+    package_data={
+        "speechbrain_wav2small.hparams": ["*.yaml", "*/*.yaml"],
+        "speechbrain_wav2small.data": ["speech/*.wav", "speech/*.md"],
+    },
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",

@@ -29,6 +29,7 @@ from speechbrain_wav2small import DIMENSIONS
 
 
 def _as_columns(values, name):
+    """``values`` as [N, D] columns ([N] becomes [N, 1])."""
     values = torch.as_tensor(values)
     if values.dim() == 1:
         values = values.unsqueeze(1)
@@ -37,6 +38,30 @@ def _as_columns(values, name):
             f"{name} must be [N] or [N, dimensions], got {tuple(values.shape)}"
         )
     return values
+
+
+def _paired_columns(predictions, targets):
+    """Both inputs as [N, D] columns of the same shape (and dtype)."""
+    x = _as_columns(predictions, "predictions")
+    y = _as_columns(targets, "targets").to(dtype=x.dtype, device=x.device)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"predictions {tuple(x.shape)} and targets {tuple(y.shape)} "
+            "must have the same shape"
+        )
+    return x, y
+
+
+def _ccc_terms(x, y):
+    """Covariance and CCC denominator per column (population moments)."""
+    mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
+    covariance = ((x - mean_x) * (y - mean_y)).mean(dim=0)
+    denominator = (
+        (x - mean_x).square().mean(dim=0)
+        + (y - mean_y).square().mean(dim=0)
+        + (mean_x - mean_y).square()
+    )
+    return covariance, denominator
 
 
 def ccc(predictions, targets):
@@ -65,13 +90,10 @@ def ccc(predictions, targets):
     0.942
     """
     squeeze = torch.as_tensor(predictions).dim() == 1
-    x = _as_columns(predictions, "predictions").detach().double()
-    y = _as_columns(targets, "targets").detach().double().to(x.device)
-    if x.shape != y.shape:
-        raise ValueError(
-            f"predictions {tuple(x.shape)} and targets {tuple(y.shape)} "
-            "must have the same shape"
-        )
+    x, y = _paired_columns(
+        torch.as_tensor(predictions).detach().double(),
+        torch.as_tensor(targets).detach(),
+    )
     n_items = x.shape[0]
     if n_items < 2:
         warnings.warn(
@@ -81,13 +103,7 @@ def ccc(predictions, targets):
         )
         result = torch.full((x.shape[1],), float("nan"), dtype=torch.float64)
         return result[0] if squeeze else result
-    mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
-    covariance = ((x - mean_x) * (y - mean_y)).mean(dim=0)
-    denominator = (
-        (x - mean_x).square().mean(dim=0)
-        + (y - mean_y).square().mean(dim=0)
-        + (mean_x - mean_y).square()
-    )
+    covariance, denominator = _ccc_terms(x, y)
     undefined = denominator == 0
     if bool(undefined.any()):
         columns = undefined.nonzero().flatten().tolist()
@@ -130,20 +146,8 @@ def ccc_loss(predictions, targets, weights=None, eps=1e-8):
     >>> float(ccc_loss(y, y)) < 1e-6
     True
     """
-    x = _as_columns(predictions, "predictions")
-    y = _as_columns(targets, "targets").to(x.dtype)
-    if x.shape != y.shape:
-        raise ValueError(
-            f"predictions {tuple(x.shape)} and targets {tuple(y.shape)} "
-            "must have the same shape"
-        )
-    mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
-    covariance = ((x - mean_x) * (y - mean_y)).mean(dim=0)
-    denominator = (
-        (x - mean_x).square().mean(dim=0)
-        + (y - mean_y).square().mean(dim=0)
-        + (mean_x - mean_y).square()
-    )
+    x, y = _paired_columns(predictions, targets)
+    covariance, denominator = _ccc_terms(x, y)
     per_dimension = 1.0 - 2.0 * covariance / (denominator + eps)
     if weights is None:
         return per_dimension.mean()

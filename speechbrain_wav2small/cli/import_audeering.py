@@ -8,10 +8,14 @@ refused by name. The result is a folder like `wav2small package` writes,
 whose outputs equal the original model's.
 """
 
-import sys
-
-from speechbrain_wav2small.cli.export import USER_ERRORS, print_export
-from speechbrain_wav2small.cli.package import add_package_arguments
+from speechbrain_wav2small.cli.common import (
+    add_held_out_argument,
+    add_overwrite_argument,
+    add_package_arguments,
+    print_export,
+    reports_user_errors,
+)
+from speechbrain_wav2small.export import ExportError
 from speechbrain_wav2small.packaging.audeering import import_audeering
 
 HELP = "convert the authors' published Wav2Small checkpoint to a package"
@@ -21,34 +25,22 @@ def add_arguments(parser):
     """Adds this subcommand's options."""
     parser.add_argument("source", metavar="SRC", help="release folder or file")
     parser.add_argument("--out", required=True, help="folder to write")
-    parser.add_argument(
-        "--held-out",
-        "--held_out",
-        dest="held_out",
-        nargs="+",
-        metavar="AUDIO",
-        help="held-out audio files or folders for the int8 check",
-    )
+    add_held_out_argument(parser)
     add_package_arguments(parser)
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a non-empty --out"
-    )
+    add_overwrite_argument(parser, "a non-empty --out")
 
 
+@reports_user_errors(ExportError)
 def run(args):
     """Imports; returns the exit status."""
-    try:
-        report = import_audeering(
-            args.source,
-            args.out,
-            overwrite=args.overwrite,
-            held_out_wavs=args.held_out,
-            results=args.results,
-            repo_id=args.repo_id,
-        )
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    report = import_audeering(
+        args.source,
+        args.out,
+        overwrite=args.overwrite,
+        held_out_wavs=args.held_out,
+        results=args.results,
+        repo_id=args.repo_id,
+    )
     source = report["import"]
     print(f"imported {source['source']} (sha256 {source['sha256'][:16]}...)")
     print(

@@ -8,33 +8,18 @@ EmotionDimensions.from_hparams(source=DIR). A non-empty --out is refused
 unless --overwrite.
 """
 
-import sys
-
-from speechbrain_wav2small.cli.export import (
-    USER_ERRORS,
+from speechbrain_wav2small.cli.common import (
     add_checkpoint_arguments,
     add_export_arguments,
+    add_package_arguments,
     print_export,
+    reports_user_errors,
     teacher_from_args,
 )
+from speechbrain_wav2small.export import ExportError
 from speechbrain_wav2small.packaging import DEFAULT_LICENSE, package_checkpoint
 
 HELP = "package a student checkpoint for the model hub (YAML, ckpt, ONNX, card)"
-
-
-def add_package_arguments(parser):
-    """Model-card options (shared with ``import-audeering``)."""
-    parser.add_argument(
-        "--results",
-        help="the recipe's results JSON (CCC per dimension vs human and vs "
-        "teacher) for the card's metrics table",
-    )
-    parser.add_argument(
-        "--repo-id",
-        "--repo_id",
-        dest="repo_id",
-        help="hub id the folder will be uploaded to (usage snippet)",
-    )
 
 
 def add_arguments(parser):
@@ -53,27 +38,24 @@ def add_arguments(parser):
     )
 
 
+@reports_user_errors(ExportError)
 def run(args):
     """Packages; returns the exit status."""
-    try:
-        fingerprint, description = teacher_from_args(args)
-        report = package_checkpoint(
-            args.checkpoint,
-            args.student,
-            args.out,
-            overrides=args.overrides,
-            results=args.results,
-            teacher_fingerprint=fingerprint,
-            teacher=args.teacher or description,
-            held_out_wavs=args.held_out,
-            overwrite=args.overwrite,
-            license=args.license,
-            repo_id=args.repo_id,
-            export_options={"quantization": args.quantization},
-        )
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    fingerprint, description = teacher_from_args(args)
+    report = package_checkpoint(
+        args.checkpoint,
+        args.student,
+        args.out,
+        overrides=args.overrides,
+        results=args.results,
+        teacher_fingerprint=fingerprint,
+        teacher=args.teacher or description,
+        held_out_wavs=args.held_out,
+        overwrite=args.overwrite,
+        license=args.license,
+        repo_id=args.repo_id,
+        export_options={"quantization": args.quantization},
+    )
     print(f"packaged in {report['out_dir']}:")
     for path in report["files"].values():
         print(f"  {path}")

@@ -14,7 +14,6 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
-import json
 import logging
 import os
 
@@ -26,6 +25,7 @@ from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.training.reporting import (
     append_history,
+    update_results,
     write_challenge_csv,
     write_test_report,
 )
@@ -182,23 +182,15 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
             human=human,
             history_path=os.path.join(out, "history.jsonl"),
         )
-        results_path = os.path.join(out, "results.json")
-        results = {}
-        if os.path.isfile(results_path):
-            with open(results_path, encoding="utf-8") as stream:
-                results = json.load(stream)
-        results.update(
+        update_results(
+            os.path.join(out, "results.json"),
             {
                 "dimensions": list(DIMENSIONS),
                 "test_utterances": len(ids),
                 "ccc_vs_teacher": vs_teacher,
                 "ccc_vs_human": vs_human,
-            }
+            },
         )
-        tmp = f"{results_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2)
-        os.replace(tmp, results_path)
 
 
 def mixup(wavs, lengths, targets, alpha):

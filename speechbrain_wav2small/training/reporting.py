@@ -1,4 +1,4 @@
-"""Reports of a test run: challenge CSV, scatter plots, training curves.
+"""Reports of a run: results JSON, history, challenge CSV, plots.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -11,6 +11,11 @@ import os
 import numpy as np
 
 from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small.utils.durable import (
+    append_line,
+    atomic_open,
+    atomic_write,
+)
 
 #: Challenge column for each dimension (MSP-Podcast naming).
 CHALLENGE_COLUMNS = {
@@ -35,8 +40,7 @@ def write_challenge_csv(path, ids, predictions):
     """Writes ``FileName,EmoAct,EmoVal,EmoDom`` on the 1..7 scale."""
     predictions = np.asarray(predictions, dtype=np.float64)
     ratings = to_rating_scale(predictions)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as stream:
+    with atomic_open(path, newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["FileName", "EmoAct", "EmoVal", "EmoDom"])
         for utterance_id, row in zip(ids, ratings):
@@ -50,13 +54,35 @@ def write_challenge_csv(path, ids, predictions):
                     for dimension in ("arousal", "valence", "dominance")
                 ]
             )
-    os.replace(tmp, path)
+
+
+def update_results(path, updates):
+    """Merges ``updates`` into the JSON object in ``path`` (durably).
+
+    Several stages of a run add their figures to one ``results.json``; a
+    crash while writing leaves the previous version in place.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> update_results(path, {"ccc": 0.5})
+    {'ccc': 0.5}
+    >>> update_results(path, {"student": "wav2small"})
+    {'ccc': 0.5, 'student': 'wav2small'}
+    """
+    results = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as stream:
+            results = json.load(stream)
+    results.update(updates)
+    atomic_write(path, json.dumps(results, indent=2))
+    return results
 
 
 def append_history(path, record):
     """Appends one epoch's figures as a JSON line."""
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record) + "\n")
+    append_line(path, json.dumps(record))
 
 
 def read_history(path):

@@ -16,6 +16,7 @@ Authors
 """
 
 import contextlib
+import csv
 import os
 import shutil
 import tempfile
@@ -126,6 +127,23 @@ def atomic_write(path, data):
         stream.write(data)
 
 
+def atomic_write_csv(path, columns, rows):
+    """Writes ``rows`` (dicts) as a CSV file with a header, durably.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
+    >>> atomic_write_csv(path, ["ID", "wav"], [{"ID": "a", "wav": "a.wav"}])
+    >>> open(path).read().splitlines()
+    ['ID,wav', 'a,a.wav']
+    """
+    with atomic_open(path, newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def atomic_write_files(contents):
     """Writes several files, all or none (as far as the file system allows).
 
@@ -179,6 +197,29 @@ def atomic_write_files(contents):
     for backup in backups.values():
         with contextlib.suppress(OSError):
             os.remove(backup)
+
+
+def append_line(path, line):
+    """Appends one line of text to ``path`` and forces it to the disk.
+
+    For logs read back line by line (training histories): a crash loses at
+    most the line being written, never an earlier one.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.jsonl")
+    >>> append_line(path, '{"epoch": 1}')
+    >>> open(path).read()
+    '{"epoch": 1}\n'
+    """
+    path = Path(path)
+    created = not path.exists()
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(line.rstrip("\n") + "\n")
+        fsync_stream(stream)
+    if created:
+        fsync_folder(path.parent)
 
 
 def replace_folder(staging, target):

@@ -17,7 +17,7 @@ def hparams_dir():
     An installed package carries them as ``speechbrain_wav2small/hparams``;
     a source checkout has them at the repository's top level.
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     for candidate in (package / "hparams", package.parent / "hparams"):
         if (candidate / "students").is_dir():
             return candidate

@@ -32,6 +32,7 @@ from speechbrain_wav2small.dataio.pipelines import (
 )
 from speechbrain_wav2small.training.teacher import TeacherBrain, export_teacher
 from speechbrain_wav2small.utils.distributed import unwrap
+from speechbrain_wav2small.utils.durable import atomic_write
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402
@@ -111,5 +112,4 @@ if __name__ == "__main__":
             "teacher_fingerprint": fingerprint,
             "ccc_vs_human_test1": brain.test_stats,
         }
-        with open(hparams["results_file"], "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2)
+        atomic_write(hparams["results_file"], json.dumps(results, indent=2))
