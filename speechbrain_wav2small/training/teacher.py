@@ -15,14 +15,15 @@ import speechbrain as sb
 import torch
 
 from speechbrain_wav2small.objectives import CCCStats
-from speechbrain_wav2small.teachers import (
+from speechbrain_wav2small.teachers.checkpoint import HUB_FILES
+from speechbrain_wav2small.teachers.configs import (
     backbone_config,
     build_teacher,
-    resolve_source,
-    save_teacher,
-    teacher_fingerprint,
 )
+from speechbrain_wav2small.teachers.fingerprint import teacher_fingerprint
+from speechbrain_wav2small.teachers.hub_layout import save_teacher
 from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
+from speechbrain_wav2small.utils.hub import resolve_source
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ def build_finetuning_teacher(
 def _pretrained_backbone(kind, ssl_source):
     from transformers import Wav2Vec2Model, WavLMModel
 
-    folder = resolve_source(ssl_source)
+    folder = resolve_source(
+        ssl_source, "teacher source", allow_patterns=HUB_FILES
+    )
     model_class = Wav2Vec2Model if kind == "dawn" else WavLMModel
     return model_class.from_pretrained(folder)
 
@@ -209,7 +212,7 @@ def export_teacher(teacher, folder):
     str
         The teacher's fingerprint.
     """
-    from speechbrain_wav2small.teachers import load_pretrained_teacher
+    from speechbrain_wav2small.teachers.loading import load_pretrained_teacher
 
     fingerprint = teacher_fingerprint(teacher)
     try:
