@@ -34,6 +34,7 @@ setup(
     package_data={
         "speechbrain_wav2small.hparams": ["*.yaml", "*/*.yaml"],
         "speechbrain_wav2small.data": ["speech/*.wav", "speech/*.md"],
+        "speechbrain_wav2small.packaging": ["templates/*"],
     },
     install_requires=[
         "torch>=2.4",

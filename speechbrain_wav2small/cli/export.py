@@ -17,7 +17,7 @@ from speechbrain_wav2small.cli.common import (
     teacher_from_args,
 )
 from speechbrain_wav2small.export import ExportError, export_onnx
-from speechbrain_wav2small.packaging import load_checkpoint
+from speechbrain_wav2small.packaging.checkpoint import load_checkpoint
 from speechbrain_wav2small.students import load_student_hparams
 from speechbrain_wav2small.utils.durable import atomic_write
 

@@ -17,7 +17,8 @@ from speechbrain_wav2small.cli.common import (
     teacher_from_args,
 )
 from speechbrain_wav2small.export import ExportError
-from speechbrain_wav2small.packaging import DEFAULT_LICENSE, package_checkpoint
+from speechbrain_wav2small.packaging.model_card import DEFAULT_LICENSE
+from speechbrain_wav2small.packaging.package import package_checkpoint
 
 HELP = "package a student checkpoint for the model hub (YAML, ckpt, ONNX, card)"
 

@@ -37,8 +37,10 @@ from speechbrain_wav2small.functional import (
     slaney_mel_filterbank,
     windowed_dft_basis,
 )
-from speechbrain_wav2small.packaging import file_sha256, package_model
+from speechbrain_wav2small.packaging.checkpoint import file_sha256
+from speechbrain_wav2small.packaging.package import package_model
 from speechbrain_wav2small.students import load_student_hparams
+from speechbrain_wav2small.utils.state_dict import compare_state_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,16 @@ def find_checkpoint(source):
 
 
 def load_state_dict(path):
-    """Reads a safetensors or PyTorch weights file as float tensors."""
+    """Reads a safetensors or PyTorch weights file as a tensor dict.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "model.bin"
+    >>> torch.save({"adv.bias": torch.zeros(3)}, path)
+    >>> load_state_dict(path)["adv.bias"].shape
+    torch.Size([3])
+    """
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
@@ -165,33 +176,44 @@ def check_layout(state):
 
     ``num_batches_tracked`` may be absent (it does not affect inference).
 
+    Arguments
+    ---------
+    state : dict
+        Key -> tensor, as read by :func:`load_state_dict`.
+
     Returns
     -------
     tuple
         ``(channels, n_freqs, n_fft, n_mels)``.
+
+    Example
+    -------
+    >>> shapes = expected_shapes(13, 33, 64, 26)
+    >>> state = {key: torch.zeros(shape) for key, shape in shapes.items()}
+    >>> check_layout(state)
+    (13, 33, 64, 26)
+    >>> del state["adv.bias"]
+    >>> try:
+    ...     check_layout(state)
+    ... except CheckpointLayoutError as error:
+    ...     print(error)
+    not the authors' Wav2Small layout: missing keys: adv.bias
     """
     sizes = _sizes(state)
     shapes = expected_shapes(*sizes)
     optional = {k for k in shapes if k.endswith("num_batches_tracked")}
-    missing = sorted(set(shapes) - set(state) - optional)
-    unexpected = sorted(set(state) - set(shapes))
-    wrong = sorted(
-        f"{key} {tuple(state[key].shape)} (expected {shapes[key]})"
-        for key in set(shapes) & set(state)
-        if tuple(state[key].shape) != shapes[key]
-        and not (shapes[key] == () and state[key].numel() == 1)
-    )
-    problems = []
-    for label, keys in (
-        ("missing keys", missing),
-        ("unexpected keys", unexpected),
-        ("wrong shapes", wrong),
-    ):
-        if keys:
-            problems.append(f"{label}: {', '.join(keys)}")
-    if problems:
+    # A one-element tensor stands for a scalar (amin, num_batches_tracked).
+    given = {
+        key: ()
+        if shapes.get(key) == () and value.numel() == 1
+        else tuple(value.shape)
+        for key, value in state.items()
+    }
+    mismatch = compare_state_dicts(shapes, given, optional)
+    if mismatch:
         raise CheckpointLayoutError(
-            "not the authors' Wav2Small layout: " + "; ".join(problems)
+            "not the authors' Wav2Small layout: "
+            + mismatch.describe(noun="keys")
         )
     return sizes
 

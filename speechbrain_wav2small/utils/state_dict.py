@@ -25,19 +25,33 @@ class StateDictMismatch(NamedTuple):
     def __bool__(self):
         return bool(self.missing or self.unexpected or self.misshaped)
 
-    def describe(self, limit=8):
+    def describe(self, limit=8, noun=None):
         """One line naming at most ``limit`` keys of each kind.
+
+        Arguments
+        ---------
+        limit : int
+            Keys named per kind; the rest are counted.
+        noun : str, optional
+            What the keys are called in the caller's messages (``"keys"``,
+            ``"weights"``); it then appears in every label.
 
         Example
         -------
         >>> StateDictMismatch(["a"], [], ["b (2,) vs (3,)"]).describe()
         'missing: a; mis-shaped (given vs expected): b (2,) vs (3,)'
+        >>> StateDictMismatch(["a"], ["c"], []).describe(noun="keys")
+        'missing keys: a; unexpected keys: c'
         """
+        missing, unexpected, misshaped = "missing", "unexpected", "mis-shaped"
+        if noun:
+            missing, unexpected = f"missing {noun}", f"unexpected {noun}"
+            misshaped = f"{noun} of the wrong shape"
         parts = []
         for label, keys in (
-            ("missing", self.missing),
-            ("unexpected", self.unexpected),
-            ("mis-shaped (given vs expected)", self.misshaped),
+            (missing, self.missing),
+            (unexpected, self.unexpected),
+            (f"{misshaped} (given vs expected)", self.misshaped),
         ):
             if keys:
                 parts.append(f"{label}: {few(keys, limit)}")

@@ -1,0 +1,93 @@
+"""The ``hyperparams.yaml`` of a packaged student.
+
+It is the student's own YAML, with the overrides it was built with resolved
+in (so that the folder builds the same architecture), followed by
+``templates/hyperparams_inference.yaml`` (package data): what
+:class:`speechbrain_wav2small.inference.emotion.EmotionDimensions` needs
+besides the ``model``, i.e. ``sample_rate`` when the student's YAML lacks
+it, ``dimensions``, ``modules`` and a ``pretrainer``. Its ``${...}``
+placeholders are filled with :class:`string.Template`.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from hyperpyyaml import resolve_references
+
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE, __version__
+from speechbrain_wav2small.students import student_hparams_file
+
+TEMPLATE = "templates/hyperparams_inference.yaml"
+
+
+def student_name(student, hparams):
+    """The name a packaged student goes by.
+
+    Arguments
+    ---------
+    student : str
+        Student name or the path of its YAML.
+    hparams : dict
+        The loaded YAML (see
+        :func:`speechbrain_wav2small.students.load_student_hparams`).
+
+    Returns
+    -------
+    str
+        Its ``student_name``, or the YAML file's name without suffix.
+
+    Example
+    -------
+    >>> student_name("wav2small", {"student_name": "tiny"})
+    'tiny'
+    >>> student_name("wav2small", {})
+    'wav2small'
+    """
+    if "student_name" in hparams:
+        return str(hparams["student_name"])
+    return Path(student_hparams_file(student)).stem
+
+
+def inference_hparams_yaml(student, hparams, overrides=None):
+    """The text of a package's ``hyperparams.yaml``.
+
+    Arguments
+    ---------
+    student : str
+        Student name or the path of its YAML.
+    hparams : dict
+        The same YAML, loaded with ``overrides`` (its ``model`` gives the
+        sample rate when the YAML has no ``sample_rate``).
+    overrides : dict or str, optional
+        YAML overrides the student was built with.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> from speechbrain_wav2small.students import load_student_hparams
+    >>> hparams = load_student_hparams("wav2small", {"channels": 8})
+    >>> text = inference_hparams_yaml("wav2small", hparams, {"channels": 8})
+    >>> "channels: 8" in text, "pretrainer: !new:" in text
+    (True, True)
+    """
+    with open(student_hparams_file(student), encoding="utf-8") as stream:
+        student_text = resolve_references(stream, overrides).getvalue()
+    sample_rate = ""
+    if "sample_rate" not in hparams:
+        front_end = hparams["model"].front_end
+        rate = getattr(front_end, "sample_rate", SAMPLE_RATE)
+        sample_rate = f"sample_rate: {int(rate)}"
+    template = resources.files(__package__).joinpath(TEMPLATE)
+    inference = Template(template.read_text(encoding="utf-8")).substitute(
+        version=__version__,
+        sample_rate=sample_rate,
+        dimensions=", ".join(DIMENSIONS),
+    )
+    return "\n\n".join((student_text.rstrip(), inference))

@@ -1,0 +1,319 @@
+"""A trained student as a folder ready to upload to a model hub.
+
+:func:`package_model` (a model in memory, as the recipe has it at the end
+of training) and :func:`package_checkpoint` (a SpeechBrain checkpoint on
+disk) write the folder in a hidden staging folder next to the target, load
+it back as users will and compare its predictions with the model's on the
+speech shipped with this package, and only then move it into place
+(:func:`speechbrain_wav2small.utils.durable.replace_folder`).
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.dataio.reference_speech import (
+    reference_speech_files,
+)
+from speechbrain_wav2small.export.onnx_export import export_onnx
+from speechbrain_wav2small.inference.emotion import EmotionDimensions
+from speechbrain_wav2small.packaging.checkpoint import (
+    file_sha256,
+    load_checkpoint,
+)
+from speechbrain_wav2small.packaging.hyperparams import (
+    inference_hparams_yaml,
+    student_name,
+)
+from speechbrain_wav2small.packaging.model_card import (
+    DEFAULT_LICENSE,
+    model_card,
+)
+from speechbrain_wav2small.students import load_student_hparams
+from speechbrain_wav2small.utils.distributed import unwrap
+from speechbrain_wav2small.utils.durable import (
+    atomic_open,
+    atomic_write,
+    replace_folder,
+)
+from speechbrain_wav2small.utils.model_files import (
+    CARD_FILE,
+    CHECKPOINT_FILE,
+    EXPORT_REPORT_FILE,
+    FLOAT_FILE,
+    HPARAMS_FILE,
+    INT8_FILE,
+)
+from speechbrain_wav2small.utils.modules import eval_mode
+
+logger = logging.getLogger(__name__)
+
+#: Files of a package, in the order they are listed.
+PACKAGE_FILES = (
+    HPARAMS_FILE,
+    CHECKPOINT_FILE,
+    FLOAT_FILE,
+    INT8_FILE,
+    EXPORT_REPORT_FILE,
+    CARD_FILE,
+)
+
+#: Largest prediction difference tolerated between the packaged folder
+#: (loaded back through EmotionDimensions) and the model it was made from.
+RELOAD_TOLERANCE = 1e-5
+
+
+def package_checkpoint(checkpoint, student, out_dir, overrides=None, **kwargs):
+    """Packages a trained student from its checkpoint.
+
+    Arguments
+    ---------
+    checkpoint : str or os.PathLike
+        A checkpoint folder or ``.ckpt`` file (see
+        :func:`speechbrain_wav2small.packaging.checkpoint.resolve_checkpoint`).
+    student : str
+        Student name (see ``speechbrain_wav2small.students.STUDENTS``) or
+        the path of the YAML it was trained with.
+    out_dir : str or os.PathLike
+        Folder to write.
+    overrides : dict, optional
+        YAML overrides the student was trained with.
+    **kwargs : dict
+        Passed to :func:`package_model`.
+
+    Returns
+    -------
+    dict
+        As :func:`package_model`.
+
+    Example
+    -------
+    Exports and checks take a few seconds, so this is not run here::
+
+        package_checkpoint("results/wav2small/save/CKPT+2026-01-01",
+                           "wav2small", "models/wav2small")
+    """
+    hparams = load_student_hparams(student, overrides)
+    path = load_checkpoint(hparams["model"], checkpoint)
+    kwargs.setdefault(
+        "provenance",
+        f"checkpoint `{path.parent.name}/{path.name}` "
+        f"(sha256 {file_sha256(path)})",
+    )
+    return package_model(
+        hparams["model"],
+        student,
+        out_dir,
+        overrides=overrides,
+        student_hparams=hparams,
+        **kwargs,
+    )
+
+
+def package_model(
+    model,
+    student,
+    out_dir,
+    overrides=None,
+    results=None,
+    teacher_fingerprint=None,
+    teacher=None,
+    held_out_wavs=None,
+    overwrite=False,
+    license=DEFAULT_LICENSE,
+    repo_id=None,
+    provenance=None,
+    export_options=None,
+    student_hparams=None,
+):
+    """Writes a loadable, uploadable folder for a trained student::
+
+        DIR/
+          hyperparams.yaml   the student's YAML + modules + pretrainer
+          model.ckpt         the student's state_dict
+          model.onnx         float ONNX       } written and checked by
+          model.int8.onnx    int8 ONNX        } speechbrain_wav2small.export
+          export.json        sizes and parity figures of the ONNX files
+          README.md          model card: front matter, metrics, usage, licence
+
+    so that ``EmotionDimensions.from_hparams(source=DIR)`` (or the hub id
+    the folder is uploaded to) loads it.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The trained student (left in the mode and device it came in).
+    student : str
+        Student name or the path of its YAML (its ``model`` must build the
+        same architecture as ``model``).
+    out_dir : str or os.PathLike
+        Folder to write; refused if it exists and is not empty, unless
+        ``overwrite``.
+    overrides : dict, optional
+        YAML overrides the student was built with.
+    results : dict or str or os.PathLike, optional
+        The recipe's results (or a path to its JSON file): every object
+        holding ``arousal``/``dominance``/``valence`` numbers under a key
+        path that mentions ``ccc`` becomes a row of the metrics table.
+    teacher_fingerprint : str, optional
+        Identifies the teacher (stored in the ONNX metadata and the card);
+        taken from ``results["teacher_fingerprint"]`` when not given.
+    teacher : str, optional
+        Human-readable teacher description for the card.
+    held_out_wavs : list, optional
+        Held-out audio for the int8 check (see
+        :func:`speechbrain_wav2small.export.export_onnx`).
+    overwrite : bool
+        Replace an existing non-empty ``out_dir``.
+    license : str
+        Licence identifier for the card's front matter.
+    repo_id : str, optional
+        Hub id the folder will be uploaded to, for the usage snippet.
+    provenance : str, optional
+        Where the weights come from (a line in the card).
+    export_options : dict, optional
+        Extra keyword arguments of ``export_onnx`` (gates, quantization).
+    student_hparams : dict, optional
+        The student's YAML loaded with ``overrides``, when the caller has
+        it already; loaded here otherwise.
+
+    Returns
+    -------
+    dict
+        ``out_dir``, ``files`` (name -> path), ``export`` (the ONNX export
+        report) and ``reload_max_abs_diff``.
+
+    Example
+    -------
+    Exports and checks take a few seconds, so this is not run here::
+
+        report = package_model(brain.modules.model, "wav2small",
+                               "results/wav2small/package",
+                               results="results/wav2small/results.json",
+                               teacher_fingerprint=fingerprint,
+                               held_out_wavs=dev_wav_paths)
+        report["export"]["bytes"]["model.int8.onnx"]
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        if not overwrite:
+            raise FileExistsError(
+                f"{out_dir} exists and is not empty; pass overwrite=True "
+                "(--overwrite) to replace it"
+            )
+    if isinstance(results, (str, os.PathLike)):
+        with open(results, encoding="utf-8") as stream:
+            results = json.load(stream)
+    if teacher_fingerprint is None and isinstance(results, dict):
+        # The distillation recipe records it in its results.
+        teacher_fingerprint = results.get("teacher_fingerprint")
+    if student_hparams is None:
+        student_hparams = load_student_hparams(student, overrides)
+    name = student_name(student, student_hparams)
+    hparams_text = inference_hparams_yaml(student, student_hparams, overrides)
+
+    staging = _staging_folder(out_dir)
+    try:
+        atomic_write(staging / HPARAMS_FILE, hparams_text)
+        state_dict = {
+            key: value.detach().cpu()
+            for key, value in unwrap(model).state_dict().items()
+        }
+        with atomic_open(staging / CHECKPOINT_FILE, "wb") as stream:
+            torch.save(state_dict, stream)
+        export = export_onnx(
+            model,
+            staging,
+            name,
+            teacher_fingerprint=teacher_fingerprint,
+            held_out_wavs=held_out_wavs,
+            **(export_options or {}),
+        )
+        reload_diff = _check_reload(model, staging)
+        # The uploaded copy names files relative to the folder, not with
+        # this machine's paths.
+        shared = dict(export, files={n: n for n in (FLOAT_FILE, INT8_FILE)})
+        atomic_write(
+            staging / EXPORT_REPORT_FILE, json.dumps(shared, indent=2) + "\n"
+        )
+        export["files"] = {
+            file: str(out_dir / file) for file in (FLOAT_FILE, INT8_FILE)
+        }
+        card = model_card(
+            name,
+            export,
+            results=results,
+            teacher=teacher,
+            teacher_fingerprint=teacher_fingerprint,
+            license=license,
+            repo_id=repo_id or out_dir.name,
+            provenance=provenance,
+        )
+        atomic_write(staging / CARD_FILE, card)
+        replace_folder(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("packaged %s in %s", name, out_dir)
+    return {
+        "out_dir": str(out_dir),
+        "files": {file: str(out_dir / file) for file in PACKAGE_FILES},
+        "export": export,
+        "reload_max_abs_diff": reload_diff,
+    }
+
+
+def _staging_folder(out_dir):
+    """A new hidden folder beside ``out_dir``, shared like a plain mkdir."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-")
+    )
+    # mkdtemp makes an owner-only folder; a package is meant to be shared.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    return staging
+
+
+def _check_reload(model, folder):
+    """Loads the folder back as users will and compares predictions.
+
+    The comparison runs on the recordings shipped with the package
+    (:mod:`speechbrain_wav2small.dataio.reference_speech`), of different
+    lengths so that the padded batch of the loaded folder is compared with
+    the model run on each recording alone.
+    """
+    with tempfile.TemporaryDirectory() as savedir:
+        loaded = EmotionDimensions.from_hparams(
+            source=str(folder), savedir=savedir
+        )
+        clips = [
+            read_audio(path, loaded.sample_rate)
+            for path in reference_speech_files()
+        ]
+        got = loaded._predict_arrays(clips)
+    inner = unwrap(model)
+    device = next(inner.parameters()).device
+    with eval_mode(inner), torch.no_grad():
+        expected = torch.cat(
+            [inner(torch.from_numpy(c)[None].to(device)) for c in clips]
+        )
+    difference = float(np.abs(got - expected.cpu().double().numpy()).max())
+    if not difference <= RELOAD_TOLERANCE:
+        raise RuntimeError(
+            f"the packaged model in {folder} predicts differently from the "
+            f"model it was made from (max abs diff {difference:.3g}); is "
+            "the student YAML the one it was trained with?"
+        )
+    return difference
