@@ -27,7 +27,7 @@ from speechbrain_wav2small.students import build_student
 SPEECH = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "ASR_spk1_snt3.wav")
 PRESETS = ("wav2small", "wav2small_72k")
 SAMPLE_RATE = 16000
-# Measured differences are about 1e-7; the brief's bound is 1e-4.
+# Measured differences are about 1e-7; the required bound is 1e-4.
 TOLERANCE = 1e-5
 
 

@@ -23,6 +23,9 @@ from speechbrain_wav2small.dataio.audio import (
     audio_info,
     find_audio_files,
 )
+from speechbrain_wav2small.utils.durable import atomic_open
+from speechbrain_wav2small.utils.hub import check_source
+from speechbrain_wav2small.utils.model_files import HPARAMS_FILE
 
 HELP = "predict arousal, dominance, valence for audio files and folders"
 
@@ -39,7 +42,16 @@ COLUMNS = (
 
 
 def add_arguments(parser):
-    """Adds this subcommand's options."""
+    """Adds this subcommand's options.
+
+    Example
+    -------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> parser.parse_args(["a.wav", "--model", "owner/name"]).backend
+    'auto'
+    """
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="audio files and folders"
     )
@@ -72,18 +84,33 @@ def add_arguments(parser):
 
 
 def load_model(model, backend="auto", savedir=None, device="cpu"):
-    """The predictor for ``--model`` (see module docstring)."""
-    use_onnx = backend == "onnx" or (
-        backend == "auto"
-        and (
-            str(model).endswith(".onnx")
-            or (
-                os.path.isdir(model)
-                and not os.path.isfile(os.path.join(model, "hyperparams.yaml"))
-            )
-        )
+    """The predictor for ``--model`` (see module docstring).
+
+    Arguments
+    ---------
+    model : str
+        A packaged folder, a hub id (``owner/name``) or an ``.onnx`` file.
+    backend : str
+        ``auto``: onnxruntime for an ``.onnx`` file and a local folder
+        without a hyperparameters file, PyTorch otherwise; ``torch``;
+        ``onnx``.
+    savedir : str, optional
+        Where a hub model is stored for PyTorch.
+    device : str
+        PyTorch device.
+
+    Returns
+    -------
+    EmotionDimensions or OnnxEmotionDimensions
+    """
+    onnx_file = os.fspath(model).endswith(".onnx")
+    hub = not onnx_file and check_source(model, "model", folder=False)
+    onnx_folder = (
+        not hub
+        and os.path.isdir(model)
+        and not os.path.isfile(os.path.join(model, HPARAMS_FILE))
     )
-    if use_onnx:
+    if backend == "onnx" or (backend == "auto" and (onnx_file or onnx_folder)):
         from speechbrain_wav2small.inference.onnx_emotion import (
             OnnxEmotionDimensions,
         )
@@ -97,7 +124,14 @@ def load_model(model, backend="auto", savedir=None, device="cpu"):
 
 
 def expand_inputs(inputs):
-    """Files as given (even missing ones) plus audio files under folders."""
+    """Files as given (even missing ones) plus audio files under folders.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> expand_inputs([tempfile.mkdtemp(), "missing.wav"])
+    ['missing.wav']
+    """
     paths = []
     for item in inputs:
         if os.path.isdir(item):
@@ -108,7 +142,13 @@ def expand_inputs(inputs):
 
 
 def predict_rows(model, path, window=None, hop=None):
-    """The output rows of one file (an error row if it cannot be used)."""
+    """The output rows of one file (an error row if it cannot be used).
+
+    Example
+    -------
+    >>> predict_rows(None, "missing.wav")[0]["error"]
+    'file does not exist'
+    """
     try:
         duration = audio_info(path)["duration"]
         result = model.predict_file(path, window=window, hop=hop)
@@ -131,6 +171,7 @@ def predict_rows(model, path, window=None, hop=None):
 
 
 def _row(path, level, start, end, scores):
+    """One output row with scores."""
     return {
         "path": path,
         "level": level,
@@ -142,6 +183,7 @@ def _row(path, level, start, end, scores):
 
 
 def _error_row(path, message):
+    """One output row for a file that could not be predicted."""
     return {
         "path": path,
         "level": "file",
@@ -155,27 +197,56 @@ def _error_row(path, message):
 
 
 def write_rows(rows, out=None):
-    """Writes rows as CSV or JSON (by extension), or CSV to stdout."""
+    """Writes rows as CSV or JSON (by extension), or CSV to stdout.
+
+    Arguments
+    ---------
+    rows : list of dict
+        Rows with the keys of :data:`COLUMNS`.
+    out : str, optional
+        A ``.csv`` or ``.json`` file, replaced whole (never left half
+        written); standard output when omitted.
+
+    Example
+    -------
+    >>> rows = [_error_row("a.wav", "empty")]
+    >>> write_rows(rows)  # doctest: +NORMALIZE_WHITESPACE
+    path,level,start,end,arousal,dominance,valence,error
+    a.wav,file,,,,,,empty
+    """
     if out and out.lower().endswith(".json"):
-        with open(out, "w", encoding="utf-8") as stream:
+        with atomic_open(out) as stream:
             json.dump(rows, stream, indent=2, ensure_ascii=False)
             stream.write("\n")
         return
     if out and not out.lower().endswith(".csv"):
         raise ValueError(f"--out must end in .csv or .json, got {out}")
-    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
-    try:
-        writer = csv.DictWriter(stream, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    finally:
-        if out:
-            stream.close()
+    if not out:
+        _write_csv(rows, sys.stdout)
+        return
+    with atomic_open(out, newline="") as stream:
+        _write_csv(rows, stream)
+
+
+def _write_csv(rows, stream):
+    """Writes the header and the rows as CSV (None as an empty cell)."""
+    writer = csv.DictWriter(stream, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
 def run(args):
-    """Predicts every input; returns the exit status."""
+    """Predicts every input; returns the exit status.
+
+    Example
+    -------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> run(parser.parse_args(["a.wav", "--model", "m", "--hop", "1"]))
+    2
+    """
     if args.out and not args.out.lower().endswith((".csv", ".json")):
         print(
             f"error: --out must end in .csv or .json: {args.out}",

@@ -19,6 +19,8 @@ from speechbrain_wav2small.inference.file_prediction import (
     FilePredictor,
     pad_arrays,
 )
+from speechbrain_wav2small.utils.hub import check_source
+from speechbrain_wav2small.utils.model_files import HPARAMS_FILE
 
 
 class EmotionDimensions(FilePredictor, Pretrained):
@@ -53,6 +55,7 @@ class EmotionDimensions(FilePredictor, Pretrained):
     MODULES_NEEDED = ["model"]
 
     def __init__(self, *args, **kwargs):
+        """Checks the model's outputs (see ``Pretrained``)."""
         super().__init__(*args, **kwargs)
         if "model" not in self.mods:
             raise ValueError("hyperparams 'modules' must contain a 'model'")
@@ -64,7 +67,7 @@ class EmotionDimensions(FilePredictor, Pretrained):
         self.sample_rate = int(self.hparams.sample_rate)
 
     @classmethod
-    def from_hparams(cls, source, hparams_file="hyperparams.yaml", **kwargs):
+    def from_hparams(cls, source, hparams_file=HPARAMS_FILE, **kwargs):
         """Loads from a local folder or a model-hub id (``owner/name``).
 
         Runs on the CPU unless ``run_opts={"device": ...}`` says otherwise
@@ -86,22 +89,11 @@ class EmotionDimensions(FilePredictor, Pretrained):
         -------
         EmotionDimensions
         """
-        source_text = os.fspath(source) if not _is_fetch_source(source) else ""
-        if source_text and not os.path.isdir(source_text):
-            if os.path.exists(source_text):
-                raise NotADirectoryError(
-                    f"model source {source_text} is a file, not a folder"
-                )
-            looks_local = (
-                source_text.startswith((".", "/", "~", "\\"))
-                or source_text.count("/") != 1
-                or os.path.splitdrive(source_text)[0]
-            )
-            if looks_local:
-                raise FileNotFoundError(
-                    f"model folder {source_text} does not exist (a hub id "
-                    "looks like 'owner/name')"
-                )
+        # SpeechBrain ``FetchSource`` objects say where to fetch from
+        # themselves; they go through as they are.
+        if isinstance(source, (str, os.PathLike)):
+            if not check_source(source, "model folder"):
+                source = os.path.expanduser(os.fspath(source))
         kwargs.setdefault("run_opts", {"device": "cpu"})
         return super().from_hparams(source, hparams_file, **kwargs)
 
@@ -131,6 +123,7 @@ class EmotionDimensions(FilePredictor, Pretrained):
             return self.mods.model(wavs, wav_lens.to(self.device)).float()
 
     def _predict_arrays(self, arrays):
+        """Predicts 1-D float32 arrays; returns numpy float64 [n, 3]."""
         wavs, lengths = pad_arrays(arrays)
         scores = self.predict_batch(
             torch.from_numpy(wavs), torch.from_numpy(lengths)
@@ -140,8 +133,3 @@ class EmotionDimensions(FilePredictor, Pretrained):
     def forward(self, wavs, wav_lens=None):
         """Runs :meth:`predict_batch`."""
         return self.predict_batch(wavs, wav_lens)
-
-
-def _is_fetch_source(source):
-    """True for SpeechBrain ``FetchSource`` objects (not plain paths)."""
-    return not isinstance(source, (str, os.PathLike))

@@ -1,7 +1,7 @@
 """File-level prediction shared by the PyTorch and the ONNX interfaces.
 
-numpy and soundfile only (through :mod:`speechbrain_wav2small.dataio.audio`), so
-the torch-free ONNX interface runs exactly the same code as the PyTorch one.
+numpy and soundfile only (through :mod:`speechbrain_wav2small.dataio.audio`),
+so the torch-free ONNX interface runs exactly the same code as the PyTorch one.
 
 A file is predicted either whole (one utterance-level result) or in
 sliding windows. Windows start at ``0, hop, 2 hop, ...``; the last one is
@@ -115,6 +115,18 @@ class FilePredictor:
 
     A subclass provides ``_predict_arrays(list of 1-D float32 arrays) ->
     numpy [n, 3]`` and, optionally, ``sample_rate``.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> import soundfile
+    >>> class Loudness(FilePredictor):
+    ...     def _predict_arrays(self, arrays):
+    ...         return np.array([[np.abs(a).mean()] * 3 for a in arrays])
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> soundfile.write(path, np.full(16000, 0.5), 16000)
+    >>> Loudness().predict_file(path)
+    {'arousal': 0.5, 'dominance': 0.5, 'valence': 0.5}
     """
 
     #: Longest file (s) predicted in one pass when no window is asked for.
@@ -129,6 +141,7 @@ class FilePredictor:
     sample_rate = SAMPLE_RATE
 
     def _predict_arrays(self, arrays):
+        """Predicts 1-D float32 arrays; returns numpy [n, 3]."""
         raise NotImplementedError
 
     def _scores(self, arrays):
@@ -224,6 +237,7 @@ class FilePredictor:
         pending = []
 
         def flush():
+            """Predicts the pending whole files in one batch."""
             scores = self._scores([clip for _, clip in pending])
             for (index, _), row in zip(pending, scores):
                 results[index] = _named(row)
@@ -243,4 +257,5 @@ class FilePredictor:
 
 
 def _named(scores):
+    """Scores [3] as a dict keyed by dimension name."""
     return {name: float(v) for name, v in zip(DIMENSIONS, scores)}

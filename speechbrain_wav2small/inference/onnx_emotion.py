@@ -21,22 +21,19 @@ from speechbrain_wav2small.inference.file_prediction import (
     FilePredictor,
     pad_arrays,
 )
+from speechbrain_wav2small.utils.hub import resolve_source
+from speechbrain_wav2small.utils.model_files import (
+    CARD_FILE,
+    EXPORT_REPORT_FILE,
+    LENGTHS_INPUT,
+    ONNX_FILES,
+    SESSION_CONFIG_KEY,
+    WAVS_INPUT,
+    WEIGHTS_ONLY_CONFIG,  # noqa: F401 - also imported from here
+)
 
-#: File names looked for in a folder, first found wins.
-MODEL_FILES = ("model.int8.onnx", "model.onnx")
-
-
-#: Metadata key of the onnxruntime session settings a file needs (JSON).
-SESSION_CONFIG_KEY = "onnxruntime_session_config"
-
-#: What an int8 file with float arithmetic (``quantization="weights"``)
-#: asks for: it keeps its weights as int8 + DequantizeLinear, a pattern
-#: onnxruntime leaves in place for its quantised kernels unless told
-#: otherwise, and its convolutions then miss the fast blocked-layout float
-#: kernels (about twice the time). With QDQ handling off, the weights are
-#: dequantised once at load time. Statically quantised files must not get
-#: it (they need the QDQ fusion), so it is stored per file.
-WEIGHTS_ONLY_CONFIG = {"session.disable_quant_qdq": "1"}
+#: What a hub snapshot fetches: the ONNX files and the model's metadata.
+HUB_FILES = [*ONNX_FILES, EXPORT_REPORT_FILE, CARD_FILE]
 
 
 def session_options(threads=None, config=None):
@@ -93,7 +90,22 @@ def load_session(model, threads=None):
 
 
 def find_onnx_model(source, prefer_int8=True):
-    """The ``.onnx`` file for ``source`` (a file, or a folder holding one).
+    """The ``.onnx`` file for ``source``.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        An ONNX file, a folder holding one of :data:`ONNX_FILES`, or a hub
+        id (``owner/name``, see :mod:`speechbrain_wav2small.utils.hub`)
+        whose snapshot holds one. A name ending in ``.onnx`` is always a
+        file, never a hub id.
+    prefer_int8 : bool
+        In a folder holding both, take the int8 file.
+
+    Returns
+    -------
+    str
+        The path of the file.
 
     Example
     -------
@@ -102,16 +114,19 @@ def find_onnx_model(source, prefer_int8=True):
     ...
     FileNotFoundError: ONNX model /nonexistent.onnx does not exist
     """
-    source = os.fspath(source)
-    if os.path.isfile(source):
-        return source
-    if not os.path.isdir(source):
-        raise FileNotFoundError(f"ONNX model {source} does not exist")
-    names = MODEL_FILES if prefer_int8 else MODEL_FILES[::-1]
+    text = os.fspath(source)
+    if os.path.isfile(text):
+        return text
+    if text.endswith(".onnx") and not os.path.exists(text):
+        raise FileNotFoundError(f"ONNX model {text} does not exist")
+    folder = resolve_source(source, "ONNX model", HUB_FILES, folder=False)
+    if folder.is_file():
+        return str(folder)
+    names = ONNX_FILES if prefer_int8 else ONNX_FILES[::-1]
     for name in names:
-        path = os.path.join(source, name)
-        if os.path.isfile(path):
-            return path
+        path = folder / name
+        if path.is_file():
+            return str(path)
     raise FileNotFoundError(f"no {' or '.join(names)} in folder {source}")
 
 
@@ -121,8 +136,8 @@ class OnnxEmotionDimensions(FilePredictor):
     Arguments
     ---------
     source : str or os.PathLike
-        An ``.onnx`` file, or a folder holding ``model.int8.onnx`` and/or
-        ``model.onnx``.
+        An ``.onnx`` file, a folder holding ``model.int8.onnx`` and/or
+        ``model.onnx``, or a hub id (``owner/name``) of such a folder.
     prefer_int8 : bool
         In a folder holding both, take the int8 model.
     threads : int, optional
@@ -155,10 +170,11 @@ class OnnxEmotionDimensions(FilePredictor):
                 f"{list(DIMENSIONS)}"
             )
         self.input_names = [i.name for i in self.session.get_inputs()]
-        if self.input_names[:1] != ["wavs"]:
+        if self.input_names[:1] != [WAVS_INPUT]:
             raise ValueError(
                 f"{self.path} has inputs {self.input_names}; expected "
-                "'wavs' (and 'wav_lens'), as written by wav2small export"
+                f"'{WAVS_INPUT}' (and '{LENGTHS_INPUT}'), as written by "
+                "wav2small export"
             )
 
     def predict_batch(self, wavs, wav_lens=None):
@@ -181,9 +197,9 @@ class OnnxEmotionDimensions(FilePredictor):
             wavs = wavs[None]
         if wav_lens is None:
             wav_lens = np.ones(wavs.shape[0], dtype=np.float32)
-        feeds = {"wavs": np.ascontiguousarray(wavs)}
-        if "wav_lens" in self.input_names:
-            feeds["wav_lens"] = np.asarray(wav_lens, dtype=np.float32)
+        feeds = {WAVS_INPUT: np.ascontiguousarray(wavs)}
+        if LENGTHS_INPUT in self.input_names:
+            feeds[LENGTHS_INPUT] = np.asarray(wav_lens, dtype=np.float32)
         return self.session.run(None, feeds)[0]
 
     def _predict_arrays(self, arrays):
