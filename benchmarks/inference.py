@@ -1,6 +1,6 @@
 """Inference cost of every student against the teachers and the machine.
 
-Run from the repository root (about 8 minutes on two cores)::
+Run from the repository root (several minutes on two cores)::
 
     .venv/bin/python benchmarks/inference.py \
         --out benchmarks/results/inference.json
@@ -84,7 +84,9 @@ RUNTIMES = ("pytorch", "ort_float", "ort_int8")
 TEACHERS = {"dawn": "dawn", "wavlm_large": "wavlm_odyssey"}
 PAPER_MEMORY_MB = 9.0
 
-#: Targets of issue 6.
+#: Targets: Wav2Small in onnxruntime at least this many times faster than the
+#: Dawn teacher architecture, and at least this share of the machine's
+#: one-thread multiply-accumulate rate (10 s clips, one thread).
 MIN_SPEEDUP_VS_TEACHER = 200.0
 MIN_EFFICIENCY = 0.5
 
@@ -94,7 +96,33 @@ MIN_EFFICIENCY = 0.5
 
 
 def timed_runs(run, min_runs, max_runs, budget_seconds):
-    """Median and all times (s) of ``run()`` after one warm-up call."""
+    """Median and all times (s) of ``run()`` after one warm-up call.
+
+    Runs at least ``min_runs`` and at most ``max_runs`` times, and stops
+    between the two once ``budget_seconds`` have passed.
+
+    Arguments
+    ---------
+    run : callable
+        Called without arguments.
+    min_runs, max_runs : int
+        Bounds on the number of timed runs.
+    budget_seconds : float
+        Time after which no run beyond ``min_runs`` starts.
+
+    Returns
+    -------
+    median : float
+        The median time in seconds.
+    times : list of float
+        Every timed run's seconds.
+
+    Example
+    -------
+    >>> median, times = timed_runs(lambda: None, 3, 5, budget_seconds=0.0)
+    >>> len(times), median >= 0
+    (3, True)
+    """
     run()
     times = []
     started = time.perf_counter()
@@ -108,7 +136,23 @@ def timed_runs(run, min_runs, max_runs, budget_seconds):
 
 
 def machine_rate(size=2048, repeats=5):
-    """One-thread float32 matrix-product rate (MAC/s) per library."""
+    """One-thread float32 matrix-product rate (MAC/s) per library.
+
+    Best of ``repeats`` products of two ``size`` x ``size`` matrices after
+    a warm-up, in PyTorch, onnxruntime and NumPy (in a child process).
+
+    Arguments
+    ---------
+    size : int
+        Side of the square matrices.
+    repeats : int
+        Timed products per library.
+
+    Returns
+    -------
+    dict
+        Library name -> multiply-accumulates per second.
+    """
     a = np.random.default_rng(0).standard_normal((size, size), np.float32)
     b = np.random.default_rng(1).standard_normal((size, size), np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -159,7 +203,20 @@ def _numpy_rate(size, repeats):
 def int8_matmul_rate(size=2048, repeats=5):
     """One-thread uint8 x int8 matrix-product rate (MAC/s) of
     onnxruntime's ``MatMulInteger``: the int8 kernels' own limit, for
-    context (the targets use the float32 rate)."""
+    context (the targets use the float32 rate).
+
+    Arguments
+    ---------
+    size : int
+        Side of the square matrices.
+    repeats : int
+        Timed products; the best counts.
+
+    Returns
+    -------
+    float
+        Multiply-accumulates per second.
+    """
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(0)
@@ -184,6 +241,7 @@ def int8_matmul_rate(size=2048, repeats=5):
     )
 
     def product():
+        """One ``MatMulInteger`` run on the fixed inputs."""
         return session.run(None, {"a": a, "b": b})
 
     product()
@@ -191,15 +249,18 @@ def int8_matmul_rate(size=2048, repeats=5):
 
 
 def _seconds(call):
+    """Wall time in seconds of one ``call()``."""
     begin = time.perf_counter()
     call()
     return time.perf_counter() - begin
 
 
 def _matmul_session(size):
+    """A one-thread onnxruntime session of one float32 ``MatMul``."""
     from onnx import TensorProto, helper
 
     def value(name):
+        """A float32 [size, size] graph input or output named ``name``."""
         return helper.make_tensor_value_info(
             name, TensorProto.FLOAT, [size, size]
         )
@@ -225,7 +286,24 @@ def _matmul_session(size):
 
 
 def build_model(name):
-    """A student or a teacher architecture with random weights, eval."""
+    """A student or a teacher architecture with random weights, eval.
+
+    Arguments
+    ---------
+    name : str
+        A student name or a key of :data:`TEACHERS` (full-size backbone
+        config, seed 0).
+
+    Returns
+    -------
+    torch.nn.Module
+        The model in eval mode.
+
+    Example
+    -------
+    >>> type(build_model("wav2small")).__name__
+    'Wav2Small'
+    """
     if name in TEACHERS:
         kind = TEACHERS[name]
         return build_teacher(kind, config=backbone_config(kind), seed=0).eval()
@@ -238,16 +316,33 @@ class _BatchOfOne(torch.nn.Module):
     one unpadded clip (what the TorchScript exporter can trace)."""
 
     def __init__(self, teacher):
+        """Wraps ``teacher`` (any module mapping ``wavs`` to scores)."""
         super().__init__()
         self.teacher = teacher
 
     def forward(self, wavs):
+        """The teacher's scores [1, 3] for one unpadded clip [1, time]."""
         return self.teacher(wavs)
 
 
 def export_student(model, name, folder):
     """The shipped export (gates on, except int8 accuracy: random
-    weights); paths of the float and int8 files, and the int8 mode."""
+    weights).
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The student.
+    name : str
+        Its student name.
+    folder : pathlib.Path
+        Where the ONNX files go.
+
+    Returns
+    -------
+    tuple
+        (float file path, int8 file path, int8 quantization mode).
+    """
     report = export_onnx(
         model,
         folder,
@@ -271,7 +366,20 @@ def export_student(model, name, folder):
 
 def export_teacher(model, folder):
     """TorchScript export at batch 1 with a dynamic time axis, then
-    onnxruntime's dynamic int8 quantisation of the matrix products."""
+    onnxruntime's dynamic int8 quantisation of the matrix products.
+
+    Arguments
+    ---------
+    model : torch.nn.Module
+        The teacher.
+    folder : pathlib.Path
+        Where the ONNX files go.
+
+    Returns
+    -------
+    tuple
+        (float file path, int8 file path).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     float_path = str(folder / "model.onnx")
@@ -300,7 +408,26 @@ def export_teacher(model, folder):
 
 
 def measure_model(name, workspace, args):
-    """Every per-model figure; the ONNX files are deleted afterwards."""
+    """Every per-model figure; the ONNX files are deleted afterwards.
+
+    An export failure is recorded as ``onnx_error`` and PyTorch is still
+    measured.
+
+    Arguments
+    ---------
+    name : str
+        A student name or a key of :data:`TEACHERS`.
+    workspace : pathlib.Path
+        Scratch folder for the ONNX files.
+    args : argparse.Namespace
+        Options of :func:`parse_args` (time budgets, ``max_runs``).
+
+    Returns
+    -------
+    dict
+        Parameters, MACs per second of audio, ONNX sizes and int8 mode,
+        latency, real-time factor, timed runs and peak memory.
+    """
     print(f"\n## {name}", flush=True)
     model = build_model(name)
     is_teacher = name in TEACHERS
@@ -375,7 +502,23 @@ def measure_model(name, workspace, args):
 
 
 def memory_probe(runtime, target, seconds=10):
-    """Peak memory of one inference in a fresh process (MB figures)."""
+    """Peak memory of one inference in a fresh process (MB figures).
+
+    Arguments
+    ---------
+    runtime : str
+        ``"pytorch"`` or ``"ort"``.
+    target : str or pathlib.Path
+        A model name (PyTorch) or an ONNX file (onnxruntime).
+    seconds : float
+        Length of the clip.
+
+    Returns
+    -------
+    dict
+        ``setup_rss_mb``, ``peak_rss_mb`` and ``inference_mb`` (see
+        ``benchmarks/memory_probe.py``).
+    """
     completed = subprocess.run(
         [
             sys.executable,
@@ -392,6 +535,7 @@ def memory_probe(runtime, target, seconds=10):
 
 
 def _clip(seconds):
+    """A reproducible float32 noise clip [1, time] of ``seconds``."""
     rng = np.random.default_rng(seconds)
     return (0.1 * rng.standard_normal((1, seconds * SAMPLE_RATE))).astype(
         np.float32
@@ -399,7 +543,10 @@ def _clip(seconds):
 
 
 def _pytorch_runner(model):
+    """A callable running ``model`` on a NumPy clip, in inference mode."""
+
     def run(wavs):
+        """The model's scores for ``wavs`` [1, time]."""
         with torch.inference_mode():
             return model(torch.from_numpy(wavs))
 
@@ -407,10 +554,13 @@ def _pytorch_runner(model):
 
 
 def _ort_runner(path, is_teacher):
+    """A callable running the ONNX file at ``path`` on one thread
+    (teacher graphs take no lengths input)."""
     session = load_session(path, threads=1)
     ones = np.ones(1, np.float32)
 
     def run(wavs):
+        """The session's outputs for ``wavs`` [1, time]."""
         feed = (
             {"wavs": wavs} if is_teacher else {"wavs": wavs, "wav_lens": ones}
         )
@@ -424,7 +574,24 @@ def _ort_runner(path, is_teacher):
 
 
 def summarize(models, rates):
-    """Derived figures and the targets."""
+    """Derived figures and the targets.
+
+    Adds each model's ``efficiency`` (counted MACs per second of compute
+    over the best one-thread matmul rate) to ``models`` in place.
+
+    Arguments
+    ---------
+    models : dict
+        Model name -> result of :func:`measure_model`; must hold
+        ``wav2small``.
+    rates : dict
+        Library -> one-thread matmul rate (:func:`machine_rate`).
+
+    Returns
+    -------
+    dict
+        Target name -> ``value``, ``target``, ``passed`` and context.
+    """
     machine = max(rates.values())
     for result in models.values():
         latency = result["latency_seconds"]
@@ -480,7 +647,23 @@ def summarize(models, rates):
 
 
 def markdown_table(models, rates, machine_name):
-    """The README table."""
+    """The README table: one markdown row per model.
+
+    Arguments
+    ---------
+    models : dict
+        Model name -> result of :func:`measure_model` (after
+        :func:`summarize`).
+    rates : dict
+        Library -> one-thread matmul rate.
+    machine_name : str
+        The CPU, for the caption.
+
+    Returns
+    -------
+    str
+        The caption and the table.
+    """
     lines = [
         f"Machine: {machine_name}; one-thread float32 matmul: "
         + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in rates.items())
@@ -520,11 +703,13 @@ def markdown_table(models, rates, machine_name):
 
 
 def _get(mapping, key, field, template):
+    """``mapping[key][field]`` formatted by ``template``, or ``"n/a"``."""
     value = mapping.get(key, {}).get(field)
     return "n/a" if value is None else template.format(value)
 
 
 def _size(count):
+    """A byte count as KB or MB text (``"n/a"`` for ``None``)."""
     if count is None:
         return "n/a"
     if count >= 2**20:
@@ -533,13 +718,30 @@ def _size(count):
 
 
 def _ms(seconds):
+    """Seconds as ms (below 1 s) or s text (``"n/a"`` for ``None``)."""
     if seconds is None:
         return "n/a"
     return f"{seconds * 1000:,.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def parse_args(argv=None):
-    """Command-line options."""
+    """Command-line options.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    argparse.Namespace
+        The options.
+
+    Example
+    -------
+    >>> parse_args(["--models", "wav2small", "--max_runs", "3"]).max_runs
+    3
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--models",
@@ -565,7 +767,18 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Measures, prints the table and the targets, writes JSON + markdown."""
+    """Measures, prints the table and the targets, writes JSON + markdown.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        The exit status (0, whatever the verdicts).
+    """
     args = parse_args(argv)
     if "wav2small" not in args.models:
         args.models.insert(0, "wav2small")
@@ -656,6 +869,7 @@ def main(argv=None):
 
 
 def _cpu_model():
+    """The CPU's model name from ``/proc/cpuinfo``, or ``None``."""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as handle:
             for line in handle:

@@ -25,7 +25,23 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def status_mb(field):
-    """A ``/proc/self/status`` memory field in MB."""
+    """A ``/proc/self/status`` memory field in MB.
+
+    Arguments
+    ---------
+    field : str
+        The field name, e.g. ``"VmRSS"`` or ``"VmHWM"``.
+
+    Returns
+    -------
+    float
+        Its value in MB (the file gives kB).
+
+    Example
+    -------
+    >>> status_mb("VmRSS") > 0
+    True
+    """
     with open("/proc/self/status") as handle:
         for line in handle:
             if line.startswith(field + ":"):
@@ -34,13 +50,32 @@ def status_mb(field):
 
 
 def reset_peak():
-    """Sets the kernel's peak-RSS mark to the current RSS."""
+    """Sets the kernel's peak-RSS mark (``VmHWM``) to the current RSS.
+
+    Writes ``5`` to ``/proc/self/clear_refs`` (Linux).
+    """
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
 
 
 def load(runtime, target, threads=1):
-    """A callable running one batch-1 clip (float32 [1, time])."""
+    """A callable running one batch-1 clip (float32 [1, time]).
+
+    Arguments
+    ---------
+    runtime : str
+        ``"ort"`` (an ONNX file, onnxruntime only) or anything else for
+        PyTorch (a model name of ``benchmarks/inference.py``).
+    target : str
+        The ONNX file or the model name.
+    threads : int
+        Threads of the runtime.
+
+    Returns
+    -------
+    callable
+        ``run(wavs)`` -> the model's outputs.
+    """
     if runtime == "ort":
         from speechbrain_wav2small.inference.onnx_emotion import load_session
 
@@ -49,6 +84,7 @@ def load(runtime, target, threads=1):
         ones = np.ones(1, np.float32)
 
         def run(wavs):
+            """The session's outputs, feeding only the inputs it has."""
             feed = {"wavs": wavs, "wav_lens": ones}
             return session.run(None, {k: feed[k] for k in names})
 
@@ -60,6 +96,7 @@ def load(runtime, target, threads=1):
     model = build_model(target)
 
     def run(wavs):
+        """The model's scores for ``wavs``, in inference mode."""
         with torch.inference_mode():
             return model(torch.from_numpy(wavs))
 
@@ -67,7 +104,13 @@ def load(runtime, target, threads=1):
 
 
 def main(argv=None):
-    """Loads, resets the peak mark, runs once, prints the JSON line."""
+    """Loads, resets the peak mark, runs once, prints the JSON line.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        ``runtime target seconds`` (``sys.argv[1:]`` by default).
+    """
     runtime, target, seconds = (argv or sys.argv[1:])[:3]
     rng = np.random.default_rng(0)
     wavs = (0.1 * rng.standard_normal((1, int(float(seconds) * 16000)))).astype(

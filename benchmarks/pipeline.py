@@ -1,8 +1,7 @@
 """Throughput of the pipeline around the models, against the models alone.
 
-Run from the repository root (all sections: about 3 minutes on two idle
-CPU cores, up to 6 while other jobs share them; ``--sections NAME`` runs
-one)::
+Run from the repository root (all sections take a few minutes on two CPU
+cores; ``--sections NAME`` runs one)::
 
     .venv/bin/python benchmarks/pipeline.py \
         --out benchmarks/results/pipeline.json
@@ -93,8 +92,9 @@ SOURCES = (
 )
 
 #: Mid-size stand-in: 4 transformer layers x 384 on a 256-channel conv
-#: front end (the real 512-channel one alone costs about 2 s per 10 s of
-#: audio on one of these cores, which --full measures).
+#: front end, so that a run stays short on a small CPU (the real front end
+#: has 512 channels, about four times the convolution work; --full measures
+#: it).
 MID_SIZE = {
     "hidden_size": 384,
     "num_hidden_layers": 4,
@@ -109,6 +109,27 @@ def build_corpus(folder, n_clips, seed=0):
 
     Most are 16 kHz mono like MSP-Podcast; every fourth is written at
     22.05 kHz stereo, so reading includes resampling and mix-down.
+
+    Arguments
+    ---------
+    folder : pathlib.Path
+        Where the WAV files go (created).
+    n_clips : int
+        Number of clips.
+    seed : int
+        Seed of the lengths and start points.
+
+    Returns
+    -------
+    list
+        The labeller's items for the folder (``folder_items``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> items = build_corpus(Path(tempfile.mkdtemp()) / "corpus", 2)
+    >>> len(items), all(2.0 <= item.duration <= 12.0 for item in items)
+    (2, True)
     """
     speech = np.concatenate([read_audio(DATA / name) for name in SOURCES])
     rng = np.random.default_rng(seed)
@@ -128,6 +149,7 @@ def build_corpus(folder, n_clips, seed=0):
 
 
 def _bare_forward(teacher, batches):
+    """Seconds the teacher takes over ``batches`` of in-memory audio."""
     started = time.perf_counter()
     with torch.inference_mode():
         for wavs, lengths in batches:
@@ -136,7 +158,20 @@ def _bare_forward(teacher, batches):
 
 
 def pseudo_labelling(args, corpus):
-    """Labeller wall time vs bare teacher forward on the same batches."""
+    """Labeller wall time vs bare teacher forward on the same batches.
+
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Options of :func:`parse_args` (teacher size, batching, repeats).
+    corpus : dict
+        ``folder`` and ``items`` of :func:`build_corpus`.
+
+    Returns
+    -------
+    dict
+        ``rows``, the raw times, ``target`` and ``passed``.
+    """
     config = backbone_config("dawn", **({} if args.full else MID_SIZE))
     teacher = build_teacher("dawn", config=config, seed=0)
     labeller = PseudoLabeller(
@@ -171,6 +206,7 @@ def pseudo_labelling(args, corpus):
     out = corpus["folder"].parent / "labels.csv"
 
     def label():
+        """One labelling run; records its wall time and teacher share."""
         summary = labeller.label(items, out, overwrite=True)
         assert summary["labelled"] == len(items), summary
         pipeline_times.append(summary["wall_seconds"])
@@ -246,6 +282,7 @@ class _TimedDistillationBrain(DistillationBrain):
     """
 
     def __init__(self, *args, **kwargs):
+        """As :class:`DistillationBrain`; starts with no epoch records."""
         super().__init__(*args, **kwargs)
         self.epochs = []
 
@@ -348,7 +385,20 @@ def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
 
 
 def distillation(args, corpus):
-    """Distillation steps from cached labels vs teacher on the fly."""
+    """Distillation steps from cached labels vs teacher on the fly.
+
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Options of :func:`parse_args` (teacher size, epochs, augmentation).
+    corpus : dict
+        ``folder`` and ``items`` of :func:`build_corpus`.
+
+    Returns
+    -------
+    dict
+        ``rows``, the per-run timings, ``target`` and ``passed``.
+    """
     recipe = _distill_recipe()
     config = backbone_config("dawn", **({} if args.full else MID_SIZE))
     teacher = build_teacher("dawn", config=config, seed=0)
@@ -452,7 +502,23 @@ SECTIONS = {
 
 
 def parse_args(argv=None):
-    """Command-line options."""
+    """Command-line options.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    argparse.Namespace
+        The options.
+
+    Example
+    -------
+    >>> parse_args(["--sections", "pseudo_labelling"]).sections
+    ['pseudo_labelling']
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS
@@ -481,7 +547,18 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Runs the sections, prints the table, writes the JSON."""
+    """Runs the sections, prints the table, writes the JSON.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        0 when every section passed its target, else 1.
+    """
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -35,10 +35,10 @@ The children run with glibc's mmap threshold fixed at 64 KiB
 (``MALLOC_MMAP_THRESHOLD_``), so that every block of 64 KiB or more goes
 back to the system when freed and the resident set follows the live
 allocations. With glibc's default, dynamic threshold, freed blocks stay in
-the heap and the peak of the very same 10 s stream varied from 1.6 to
-5.8 MB between runs, noise larger than what is measured; the streaming runs
-of ``default_allocator_durations`` are repeated under that default and
-reported beside them (add 3600 for the hour, at about 30 s more). The fixed
+the heap and the peak of the very same 10 s stream varies by several MB
+between runs, noise larger than what is measured; the streaming runs of
+``default_allocator_durations`` are repeated under that default and
+reported beside them (add 3600 for the hour). The fixed
 threshold costs time, not memory: every large temporary is a fresh mapping,
 which about doubles the streaming time.
 
@@ -86,6 +86,25 @@ def write_speech_wav(path, seconds, seed=0, block_seconds=10):
 
     Recordings follow each other in random order with random gains over
     low noise, so no stretch is digital silence or a repeated block.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The WAV file to write.
+    seconds : float
+        Duration.
+    seed : int
+        Seed of the order, gains and noise.
+    block_seconds : int
+        Seconds generated and written at a time.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "speech.wav"
+    >>> write_speech_wav(path, 1.5)
+    >>> sf.info(str(path)).frames
+    24000
     """
     clips = [sf.read(DATA / name, dtype="float32")[0] for name in SOURCES]
     rng = np.random.default_rng(seed)
@@ -109,6 +128,7 @@ def write_speech_wav(path, seconds, seed=0, block_seconds=10):
 
 
 def _status_kb(field):
+    """A ``/proc/self/status`` field's value in kB."""
     with open("/proc/self/status") as stream:
         return int(re.search(rf"{field}:\s+(\d+)", stream.read()).group(1))
 
@@ -124,6 +144,7 @@ def _reset_peak():
 
 
 def _peak_kb(method):
+    """The process's peak RSS in kB, read as ``method`` says."""
     if method.startswith("VmHWM"):
         return _status_kb("VmHWM")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -174,6 +195,7 @@ MMAP_THRESHOLD = 65536
 
 
 def _run_child(mode, path, chunk_seconds, threads, fixed_threshold=True):
+    """Runs :func:`_child` in a fresh process; returns its result dict."""
     environment = dict(os.environ)
     environment.pop("MALLOC_MMAP_THRESHOLD_", None)
     if fixed_threshold:
@@ -298,7 +320,31 @@ def measure(
 
 
 def markdown_table(report):
-    """The report as a markdown table, with the PASS/MISS line."""
+    """The report as a markdown table, with the PASS/MISS line.
+
+    Arguments
+    ---------
+    report : dict
+        The result of :func:`measure`.
+
+    Returns
+    -------
+    str
+        The table, the paper's figure and the verdict.
+
+    Example
+    -------
+    >>> report = {
+    ...     "rows": [
+    ...         {"seconds": 10, "streaming": {"peak_mb": 3, "seconds_taken": 1}}
+    ...     ],
+    ...     "paper_ram_mb": 9.0,
+    ...     "target": "flat memory",
+    ...     "passed": None,
+    ... }
+    >>> markdown_table(report).splitlines()[-1]
+    'n/a: flat memory'
+    """
     lines = [
         "| audio | streaming peak MB | streaming, default malloc MB "
         "| whole-clip peak MB | reading audio MB | whole-clip model MB "
@@ -307,6 +353,7 @@ def markdown_table(report):
     ]
 
     def cell(row, mode, key, form="{:.1f}"):
+        """``row[mode][key]`` formatted, or ``-`` when ``mode`` did not run."""
         return form.format(row[mode][key]) if mode in row else "-"
 
     for row in report["rows"]:
@@ -334,6 +381,23 @@ def markdown_table(report):
 
 
 def parse_args(argv=None):
+    """Command-line options (``--child`` runs one measurement).
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    argparse.Namespace
+        The options.
+
+    Example
+    -------
+    >>> parse_args(["--durations", "10", "60"]).durations
+    [10.0, 60.0]
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--durations", nargs="+", type=float, default=[10, 60, 600, 3600]
@@ -357,12 +421,26 @@ def parse_args(argv=None):
 
 
 def _whole_seconds(values):
-    # 10.0 -> 10, so that file names and the table read naturally.
+    """Whole numbers as ints (10.0 -> 10), for file names and the table."""
     return [int(v) if float(v).is_integer() else v for v in values]
 
 
 def main(argv=None):
-    """Measures, prints the table, writes the JSON."""
+    """Measures, prints the table, writes the JSON.
+
+    With ``--child MODE PATH`` it runs one measurement in this process
+    instead and prints its JSON line.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
     args = parse_args(argv)
     if args.child:
         mode, path = args.child

@@ -26,7 +26,7 @@ def relative_to_absolute(lengths, size):
     Arguments
     ---------
     lengths : torch.Tensor
-        Relative lengths in (0, 1], shape [batch]. ``None`` means full length.
+        Relative lengths in (0, 1], shape [batch].
     size : int
         The padded size these lengths are relative to.
 
@@ -47,6 +47,18 @@ def relative_to_absolute(lengths, size):
 def length_mask(counts, max_len):
     """Boolean mask [batch, max_len], True where the position is valid.
 
+    Arguments
+    ---------
+    counts : torch.Tensor
+        Valid positions per row [batch] (long).
+    max_len : int
+        The padded length.
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean mask [batch, max_len].
+
     Example
     -------
     >>> length_mask(torch.tensor([2, 3]), 3)
@@ -59,6 +71,25 @@ def length_mask(counts, max_len):
 
 def conv_output_length(counts, kernel_size, stride=1, padding=0, dilation=1):
     """Number of output frames of a convolution or pooling over ``counts``.
+
+    Arguments
+    ---------
+    counts : torch.Tensor
+        Input frames (or samples) per row [batch] (long).
+    kernel_size : int
+        Kernel size along the axis.
+    stride : int
+        Stride along the axis.
+    padding : int
+        Zero padding on each side.
+    dilation : int
+        Kernel dilation.
+
+    Returns
+    -------
+    torch.Tensor
+        Output frames per row [batch] (long); not clamped, so it can be 0
+        or negative for inputs shorter than the kernel.
 
     Example
     -------
@@ -115,6 +146,20 @@ def normalize_waveform(wavs, lengths=None, eps=1e-7):
 def periodic_hann_window(n, device=None, dtype=torch.float32):
     """The periodic Hann window of length ``n`` (as ``torch.hann_window``).
 
+    Arguments
+    ---------
+    n : int
+        Window length.
+    device : torch.device, optional
+        Device of the window.
+    dtype : torch.dtype
+        Floating-point type of the window.
+
+    Returns
+    -------
+    torch.Tensor
+        The window [n].
+
     Example
     -------
     >>> periodic_hann_window(4)
@@ -134,6 +179,10 @@ def windowed_dft_basis(n_fft, device=None, dtype=torch.float32):
     ---------
     n_fft : int
         Window and DFT length.
+    device : torch.device, optional
+        Device of the basis.
+    dtype : torch.dtype
+        Floating-point type of the basis.
 
     Returns
     -------
@@ -157,6 +206,16 @@ def windowed_dft_basis(n_fft, device=None, dtype=torch.float32):
 def hz_to_mel_slaney(freqs):
     """Hertz to Slaney mels (librosa's ``htk=False``).
 
+    Arguments
+    ---------
+    freqs : torch.Tensor
+        Frequencies in Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        Mels, same shape.
+
     Example
     -------
     >>> hz_to_mel_slaney(torch.tensor([0.0, 1000.0]))
@@ -175,6 +234,16 @@ def hz_to_mel_slaney(freqs):
 
 def mel_to_hz_slaney(mels):
     """Slaney mels to Hertz, the inverse of :func:`hz_to_mel_slaney`.
+
+    Arguments
+    ---------
+    mels : torch.Tensor
+        Mels.
+
+    Returns
+    -------
+    torch.Tensor
+        Frequencies in Hz, same shape.
 
     Example
     -------
@@ -212,6 +281,10 @@ def slaney_mel_filterbank(
         Sample rate in Hz.
     f_min, f_max : float
         Frequency range in Hz; ``f_max`` defaults to ``sample_rate / 2``.
+    device : torch.device, optional
+        Device of the filterbank.
+    dtype : torch.dtype
+        Floating-point type of the filterbank.
 
     Returns
     -------

@@ -186,7 +186,20 @@ class CCCLoss(nn.Module):
         self.eps = eps
 
     def forward(self, predictions, targets):
-        """Returns the scalar loss for [batch, D] predictions and targets."""
+        """Computes the loss.
+
+        Arguments
+        ---------
+        predictions : torch.Tensor
+            [batch, D] model outputs.
+        targets : torch.Tensor
+            [batch, D] targets.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar loss in [0, 2].
+        """
         return ccc_loss(predictions, targets, self.weights, self.eps)
 
 
@@ -257,7 +270,18 @@ class CCCStats(MetricStats):
         self.targets.append(targets.detach().cpu().double())
 
     def summarize(self, field=None):
-        """Computes the corpus-level CCC; returns a dict or one ``field``."""
+        """Computes the corpus-level CCC over everything appended.
+
+        Arguments
+        ---------
+        field : str, optional
+            One key of the summary (``"ccc"``, ``"ccc_arousal"``...).
+
+        Returns
+        -------
+        dict or float
+            The whole summary, or its ``field``.
+        """
         if self.predictions:
             predictions = torch.cat(self.predictions)
             targets = torch.cat(self.targets)
@@ -272,7 +296,28 @@ class CCCStats(MetricStats):
         return self.summary
 
     def write_stats(self, filestream, verbose=False):
-        """Writes one line per figure of the summary to ``filestream``."""
+        """Writes one line per figure of the summary to ``filestream``.
+
+        Arguments
+        ---------
+        filestream : io.TextIOBase
+            Where the lines go.
+        verbose : bool
+            Also print them.
+
+        Example
+        -------
+        >>> import io
+        >>> stats = CCCStats(dimensions=["arousal"])
+        >>> stats.append(["a", "b"], torch.tensor([[0.1], [0.9]]),
+        ...              torch.tensor([[0.1], [0.9]]))
+        >>> stream = io.StringIO()
+        >>> stats.write_stats(stream)
+        >>> print(stream.getvalue(), end="")
+        CCC over 2 utterances
+        ccc: 1.0000
+        ccc_arousal: 1.0000
+        """
         if not self.summary:
             self.summarize()
         message = f"CCC over {len(self.ids)} utterances\n" + "".join(

@@ -27,6 +27,16 @@ STUDENTS = {
 def student_hparams_file(student):
     """Path of a student's YAML, from a name in :data:`STUDENTS` or a path.
 
+    Arguments
+    ---------
+    student : str or os.PathLike
+        A name from :data:`STUDENTS` or a path to a YAML file.
+
+    Returns
+    -------
+    pathlib.Path
+        The YAML file.
+
     Example
     -------
     >>> student_hparams_file("wav2small").name
@@ -45,6 +55,11 @@ def load_student_hparams(student, overrides=None):
     overrides : dict or str, optional
         hyperpyyaml overrides.
 
+    Returns
+    -------
+    dict
+        The loaded hyperparameters, with a ``model`` entry.
+
     Example
     -------
     >>> hparams = load_student_hparams("wav2small", {"channels": 8})
@@ -61,6 +76,18 @@ def load_student_hparams(student, overrides=None):
 
 def build_student(student, overrides=None):
     """Builds the ``model`` of a student YAML.
+
+    Arguments
+    ---------
+    student : str or os.PathLike
+        A name from :data:`STUDENTS` or a path to a YAML file.
+    overrides : dict or str, optional
+        hyperpyyaml overrides.
+
+    Returns
+    -------
+    torch.nn.Module
+        The student (random weights for the packaged presets).
 
     Example
     -------

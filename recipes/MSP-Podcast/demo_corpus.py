@@ -94,6 +94,31 @@ def synthesize_speech(rng, seconds, base_f0, formant_scale):
     Each syllable (120-320 ms) has its own vowel and a falling-rising F0
     movement around ``base_f0``; harmonics are weighted by a formant
     envelope; short noise bursts stand in for consonants.
+
+    Arguments
+    ---------
+    rng : numpy.random.Generator
+        Source of randomness.
+    seconds : float
+        Duration.
+    base_f0 : float
+        The speaker's mean F0 in Hz.
+    formant_scale : float
+        Multiplies every vowel formant (vocal-tract length).
+
+    Returns
+    -------
+    speech : numpy.ndarray
+        float32 samples at :data:`SAMPLE_RATE`, peak 0.5.
+    t : numpy.ndarray
+        The time of each sample in seconds.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> speech, t = synthesize_speech(rng, 1.0, 120.0, 1.0)
+    >>> speech.shape, speech.dtype, float(np.abs(speech).max())
+    ((16000,), dtype('float32'), 0.5)
     """
     n = int(seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
@@ -128,7 +153,30 @@ def synthesize_speech(rng, seconds, base_f0, formant_scale):
 
 
 def median_f0(audio, low_hz=60.0, high_hz=400.0):
-    """Median F0 (Hz) of the voiced frames, by autocorrelation."""
+    """Median F0 (Hz) of the voiced frames, by autocorrelation.
+
+    Frames of 40 ms every 10 ms count as voiced when their energy is at
+    least 30% of the loudest frame's and their best normalised
+    autocorrelation exceeds 0.5.
+
+    Arguments
+    ---------
+    audio : numpy.ndarray
+        Mono samples at :data:`SAMPLE_RATE`.
+    low_hz, high_hz : float
+        The F0 search range.
+
+    Returns
+    -------
+    float
+        The median F0, or :data:`PITCH_CENTRE_HZ` when no frame is voiced.
+
+    Example
+    -------
+    >>> tone = np.sin(2 * np.pi * 200 * np.arange(16000) / SAMPLE_RATE)
+    >>> median_f0(tone)
+    200.0
+    """
     frame, hop = int(0.04 * SAMPLE_RATE), int(0.01 * SAMPLE_RATE)
     lags = np.arange(int(SAMPLE_RATE / high_hz), int(SAMPLE_RATE / low_hz))
     starts = range(0, len(audio) - frame, hop)
@@ -155,6 +203,36 @@ def apply_factors(speech, source_f0, factors, noise_bank, rng):
     ``factors["pitch"]`` asks for a target F0; the voice moves toward it
     by at most ``MAX_SHIFT_SEMITONES`` and the factor is replaced by the
     F0 actually reached, so the label follows what is heard.
+
+    Arguments
+    ---------
+    speech : numpy.ndarray
+        Source speech at :data:`SAMPLE_RATE`.
+    source_f0 : float
+        Its median F0 in Hz.
+    factors : dict
+        Factor name -> value in [-1, 1] (see :data:`FACTORS`); its
+        ``"pitch"`` entry is updated in place.
+    noise_bank : list of numpy.ndarray
+        Background noise recordings to mix in.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        The altered float32 audio (its length changes with the pitch).
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> speech, _ = synthesize_speech(rng, 1.0, 120.0, 1.0)
+    >>> factors = dict.fromkeys(FACTORS, 0.0)
+    >>> factors["pitch"] = 0.5  # asks for 197 Hz: 8.6 semitones up
+    >>> noise = [rng.standard_normal(32000)]
+    >>> audio = apply_factors(speech, 120.0, factors, noise, rng)
+    >>> round(factors["pitch"], 2)  # capped at 6 semitones: about 170 Hz
+    0.14
     """
     target_f0 = PITCH_CENTRE_HZ * 2 ** (PITCH_OCTAVES * factors["pitch"])
     semitones = np.clip(
@@ -192,6 +270,28 @@ def apply_factors(speech, source_f0, factors, noise_bank, rng):
 def band_gain(audio, centre_hz, gain_db, octaves=0.6):
     """Boosts (or cuts) a band around ``centre_hz`` by ``gain_db``, with a
     Gaussian gain curve on a log-frequency axis (applied in the FFT domain).
+
+    Arguments
+    ---------
+    audio : numpy.ndarray
+        Mono samples at :data:`SAMPLE_RATE`.
+    centre_hz : float
+        Centre of the band.
+    gain_db : float
+        Gain at the centre (negative cuts).
+    octaves : float
+        Standard deviation of the gain curve, in octaves.
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered float64 audio, same length.
+
+    Example
+    -------
+    >>> audio = np.random.default_rng(0).standard_normal(1000)
+    >>> bool(np.allclose(band_gain(audio, 2000.0, 0.0), audio))
+    True
     """
     spectrum = np.fft.rfft(audio)
     freqs = np.fft.rfftfreq(audio.shape[0], 1.0 / SAMPLE_RATE)
@@ -201,7 +301,30 @@ def band_gain(audio, centre_hz, gain_db, octaves=0.6):
 
 
 def ratings(factors, rng):
-    """Arousal, dominance, valence on 1..7 from the factors."""
+    """Arousal, dominance, valence on 1..7 from the factors.
+
+    Each is ``4 + 2.5 * (weights . factors + noise)``, clipped, with the
+    weights of :data:`LABEL_WEIGHTS` and Gaussian rater noise of standard
+    deviation :data:`RATER_NOISE`.
+
+    Arguments
+    ---------
+    factors : dict
+        Factor name -> value in [-1, 1].
+    rng : numpy.random.Generator
+        Source of the rater noise.
+
+    Returns
+    -------
+    dict
+        Dimension name -> rating.
+
+    Example
+    -------
+    >>> values = ratings(dict.fromkeys(FACTORS, 0.0), np.random.default_rng(0))
+    >>> {name: round(value, 1) for name, value in values.items()}
+    {'arousal': 4.0, 'dominance': 4.0, 'valence': 4.1}
+    """
     values = {}
     for dimension, weights in LABEL_WEIGHTS.items():
         z = sum(w * factors[name] for name, w in weights.items())
@@ -211,7 +334,26 @@ def ratings(factors, rng):
 
 
 def emotion_class(values):
-    """A categorical label in MSP's letters, from the quadrant."""
+    """A categorical label in MSP's letters, from the quadrant.
+
+    Arguments
+    ---------
+    values : dict
+        Ratings on 1..7 with ``arousal`` and ``valence`` entries.
+
+    Returns
+    -------
+    str
+        ``"H"`` (happy), ``"A"`` (angry), ``"S"`` (sad) or ``"N"``
+        (neutral).
+
+    Example
+    -------
+    >>> emotion_class({"arousal": 6.0, "valence": 5.0})
+    'H'
+    >>> emotion_class({"arousal": 3.0, "valence": 2.0})
+    'S'
+    """
     if values["arousal"] > 4.5:
         return "H" if values["valence"] > 4 else "A"
     if values["valence"] < 3.5:
@@ -220,6 +362,7 @@ def emotion_class(values):
 
 
 def _load_sources(speech_dir, noise_dir):
+    """Real speech clips (name, samples, median F0) and noise recordings."""
     speech_files = sorted(Path(speech_dir).glob("*.wav"))
     speech = []
     for path in speech_files:
@@ -239,6 +382,7 @@ def _load_sources(speech_dir, noise_dir):
 
 
 def _real_speaker(stem):
+    """(speaker id, gender) of a real recording of ``tests/data``."""
     # ASR_spk1_snt1 -> speaker 1, TTS_LJ... -> speaker 3 (one reader each);
     # genders as their median F0 suggests (about 225, 160 and 235 Hz).
     if "spk1" in stem:
@@ -282,6 +426,18 @@ def generate_corpus(
     variant : str
         ``"current"`` (v1.10+ naming, CSV) or ``"legacy"`` (``Audio/``,
         ``labels/labels_concensus.json``, ``Validation`` split).
+
+    Returns
+    -------
+    int
+        The number of labelled utterances (Test3 excluded).
+
+    Raises
+    ------
+    FileExistsError
+        The audio folder already holds files.
+    FileNotFoundError
+        No speech or no noise recordings were found.
     """
     if variant not in ("current", "legacy"):
         raise ValueError(f"variant must be current or legacy, not {variant}")
@@ -343,6 +499,7 @@ def generate_corpus(
 
 
 def _write_labels(out, rows, legacy):
+    """Writes the consensus labels file (CSV, or legacy JSON) last and whole."""
     label_dir = out / ("labels" if legacy else "Labels")
     label_dir.mkdir(parents=True, exist_ok=True)
     if legacy:
@@ -366,7 +523,18 @@ def _write_labels(out, rows, legacy):
 
 
 def main(argv=None):
-    """Command-line entry point (see module doc)."""
+    """Command-line entry point (see module doc).
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="corpus folder")
     parser.add_argument("--speech_dir", default="tests/data")

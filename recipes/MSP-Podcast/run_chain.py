@@ -82,7 +82,23 @@ DEMO_DISTILL = {
 
 
 def overrides_to_args(overrides):
-    """``{"lr": "0.1"}`` -> ``["--lr", "0.1"]`` (SpeechBrain's CLI form)."""
+    """``{"lr": "0.1"}`` -> ``["--lr", "0.1"]`` (SpeechBrain's CLI form).
+
+    Arguments
+    ---------
+    overrides : dict
+        Hyperparameter name -> value (made a string).
+
+    Returns
+    -------
+    list of str
+        Command-line arguments.
+
+    Example
+    -------
+    >>> overrides_to_args({"lr": "0.1", "number_of_epochs": 2})
+    ['--lr', '0.1', '--number_of_epochs', '2']
+    """
     args = []
     for key, value in overrides.items():
         args += [f"--{key}", str(value)]
@@ -90,7 +106,35 @@ def overrides_to_args(overrides):
 
 
 def run_stage(name, command, log):
-    """Runs one stage as a subprocess; stops the chain if it fails."""
+    """Runs one stage as a subprocess; stops the chain if it fails.
+
+    The command runs in this recipe folder, and its wall time is appended
+    to ``log``.
+
+    Arguments
+    ---------
+    name : str
+        The stage's name, printed and logged.
+    command : list of str
+        The command line.
+    log : list of dict
+        Receives ``{"stage": name, "seconds": ...}``.
+
+    Raises
+    ------
+    SystemExit
+        The command failed.
+
+    Example
+    -------
+    >>> log = []
+    >>> run_stage("check", ["true"], log)
+    <BLANKLINE>
+    === check
+    $ true
+    >>> log[0]["stage"]
+    'check'
+    """
     print(f"\n=== {name}\n$ {shlex.join(command)}", flush=True)
     started = time.time()
     completed = subprocess.run(command, cwd=HERE)
@@ -101,7 +145,18 @@ def run_stage(name, command, log):
 
 
 def main(argv=None):
-    """Runs the chain; prints a results table at the end."""
+    """Runs the chain; prints a results table at the end.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        The exit status (0; a failed stage exits with its message).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data_folder", required=True)
     parser.add_argument("--output_folder", default="results/chain")
@@ -197,7 +252,17 @@ def main(argv=None):
 
 
 def print_results(teacher_out, distill_out, stages):
-    """The chain's results table (teacher and student CCC, timings)."""
+    """Prints the chain's results (teacher and student CCC, timings).
+
+    Arguments
+    ---------
+    teacher_out : pathlib.Path
+        Output folder of the teacher recipe (its ``results.json``).
+    distill_out : pathlib.Path
+        Output folder of the distillation recipe (its ``results.json``).
+    stages : list of dict
+        The stage log of :func:`run_stage`.
+    """
     teacher = json.loads((teacher_out / "results.json").read_text())
     student = json.loads((distill_out / "results.json").read_text())
     dims = ("arousal", "dominance", "valence")

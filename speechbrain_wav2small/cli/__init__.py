@@ -27,7 +27,17 @@ COMMANDS = {
 
 
 def build_parser():
-    """The argument parser with every registered subcommand."""
+    """The argument parser with every registered subcommand.
+
+    Each subcommand's ``run`` is stored as the ``run`` default of its
+    parsed arguments. Building it imports every subcommand module, and with
+    them every layer of the package.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``wav2small`` parser.
+    """
     parser = argparse.ArgumentParser(
         prog="wav2small",
         description="Tiny speech-emotion students (arousal, dominance, "
@@ -48,7 +58,18 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the ``wav2small`` console script."""
+    """Entry point of the ``wav2small`` console script.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        The arguments (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        The subcommand's exit status.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     return args.run(args)

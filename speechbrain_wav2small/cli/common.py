@@ -36,6 +36,11 @@ def reports_user_errors(*extra, prefix="error"):
     prefix : str
         What the error line starts with.
 
+    Returns
+    -------
+    callable
+        The decorator.
+
     Example
     -------
     >>> @reports_user_errors()
@@ -50,6 +55,8 @@ def reports_user_errors(*extra, prefix="error"):
     errors = USER_ERRORS + extra
 
     def decorate(run):
+        """Wraps ``run`` so that user errors end it with status 1."""
+
         @functools.wraps(run)
         def checked(args):
             """Runs the command; a user error prints one line, returns 1."""
@@ -66,6 +73,11 @@ def reports_user_errors(*extra, prefix="error"):
 
 def add_checkpoint_arguments(parser):
     """--checkpoint, --student, --overrides: a trained student's files.
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
 
     Example
     -------
@@ -96,6 +108,11 @@ def add_checkpoint_arguments(parser):
 def add_held_out_argument(parser):
     """--held-out: real audio for the int8 gate of an export.
 
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
     Example
     -------
     >>> import argparse
@@ -117,7 +134,23 @@ def add_held_out_argument(parser):
 
 
 def add_overwrite_argument(parser, what="an existing export"):
-    """--overwrite: replace ``what``."""
+    """--overwrite: replace ``what``.
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    what : str
+        What the option replaces, for its help text.
+
+    Example
+    -------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_overwrite_argument(parser, "an existing package")
+    >>> parser.parse_args(["--overwrite"]).overwrite
+    True
+    """
     parser.add_argument(
         "--overwrite", action="store_true", help=f"replace {what}"
     )
@@ -125,6 +158,11 @@ def add_overwrite_argument(parser, what="an existing export"):
 
 def add_export_arguments(parser):
     """Options of the ONNX export (``export`` and ``package``).
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
 
     Example
     -------
@@ -157,6 +195,11 @@ def add_export_arguments(parser):
 def add_package_arguments(parser):
     """Model-card options (``package`` and ``import-audeering``).
 
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
     Example
     -------
     >>> import argparse
@@ -183,6 +226,22 @@ def teacher_from_args(args):
 
     A path to a label cache sidecar (JSON with ``fingerprint``) gives both.
 
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Parsed options with ``teacher_fingerprint`` (a fingerprint, a
+        ``.json`` sidecar path, or ``None``).
+
+    Returns
+    -------
+    tuple
+        (fingerprint or ``None``, description or ``None``).
+
+    Raises
+    ------
+    ValueError
+        The sidecar has no ``fingerprint`` entry.
+
     Example
     -------
     >>> import argparse
@@ -204,6 +263,14 @@ def teacher_from_args(args):
 
 def print_export(report, stream=None):
     """Prints the sizes and check figures of an export report.
+
+    Arguments
+    ---------
+    report : dict
+        An export report with ``bytes``, ``parity``, ``int8_ccc`` and
+        ``held_out_items``.
+    stream : io.TextIOBase, optional
+        Where to print (standard output by default).
 
     Example
     -------

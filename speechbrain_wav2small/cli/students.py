@@ -18,7 +18,21 @@ HELP = "list the students: parameters, MACs per second, YAML"
 
 
 def add_arguments(parser):
-    """Adds this subcommand's options."""
+    """Adds this subcommand's options: student names and ``--json``.
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Example
+    -------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> parser.parse_args(["wav2small", "--json"])
+    Namespace(names=['wav2small'], json=True)
+    """
     parser.add_argument(
         "names",
         nargs="*",
@@ -31,7 +45,20 @@ def add_arguments(parser):
 
 
 def describe(name):
-    """Size and cost of one student as a dict."""
+    """Size and cost of one student, built with random weights.
+
+    Arguments
+    ---------
+    name : str
+        A name from :data:`~speechbrain_wav2small.students.STUDENTS` or a
+        path to a student YAML.
+
+    Returns
+    -------
+    dict
+        ``student``, ``parameters`` (trainable), ``macs_per_second`` (of
+        16 kHz audio) and ``hparams`` (the YAML's path).
+    """
     model = build_student(name)
     return {
         "student": name,
@@ -42,7 +69,18 @@ def describe(name):
 
 
 def run(args):
-    """Prints the table (or JSON); returns the exit status."""
+    """Prints the table (or JSON) of the students in ``args.names``.
+
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Parsed options (see :func:`add_arguments`).
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
     rows = [describe(name) for name in args.names]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -2,9 +2,8 @@
 
 The trained :class:`~speechbrain_wav2small.lobes.wav2small.Wav2Small`
 computes the same function, but its layout costs onnxruntime about twice
-the time on one core. Measured on a 10 s clip (AMD EPYC, AVX-512, one
-thread; ``benchmarks/inference.py``), three changes took the float graph
-from about 20 ms to about 12.5 ms:
+the time on one core. Three changes make the float graph faster
+(``benchmarks/inference.py`` measures it on a 10 s clip, one thread):
 
 * **Channels padded to a multiple of 16** with zero filters. onnxruntime
   runs 3x3 convolutions in a blocked ``NCHWc`` layout of 16 channels (8
@@ -112,29 +111,77 @@ class FastWav2Small(nn.Module):
         return F.pad(tensor, (0, 0, 0, 0, 0, extra_in, 0, extra))
 
     def _conv(self, x, index):
+        """Block ``index``: padded 3x3 convolution (BatchNorm folded), ReLU."""
         weight = self._padded(f"conv{index}_weight", pad_inputs=index > 0)
         bias = self._padded(f"conv{index}_bias")
         return torch.relu(F.conv2d(x, weight, bias, padding=1))
 
     def forward(self, wavs, lengths=None):
-        """Predicts [batch, 3] from ``wavs`` [batch, time]; ``lengths``
-        (relative, in (0, 1]) only for padded batches."""
+        """Predicts arousal, dominance and valence.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time].
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1], only for padded batches;
+            ``None`` skips the masks.
+
+        Returns
+        -------
+        torch.Tensor
+            Scores [batch, 3].
+        """
         features, frames = self.front_end(wavs, lengths)
         return self.classify(features, None if lengths is None else frames)
 
     def classify(self, features, frame_counts=None):
-        """Scores [batch, 3] from log-mel ``features`` [batch, time, mel];
-        ``frame_counts`` [batch] (valid frames) only for padded batches."""
+        """Scores from log-mel features (the front end already applied).
+
+        Arguments
+        ---------
+        features : torch.Tensor
+            Log-mel features [batch, time, mel].
+        frame_counts : torch.Tensor, optional
+            Valid frames per utterance [batch], only for padded batches.
+
+        Returns
+        -------
+        torch.Tensor
+            Scores [batch, 3].
+        """
         return self.score(self.pool_features(features, frame_counts))
 
     def score(self, pooled):
-        """Scores [batch, 3] from the attention-pooled maps [batch,
-        padded_channels, mel]."""
+        """Scores from attention-pooled maps; padded channels are dropped.
+
+        Arguments
+        ---------
+        pooled : torch.Tensor
+            Output of :meth:`pool_features` [batch, padded_channels, mel].
+
+        Returns
+        -------
+        torch.Tensor
+            Scores [batch, 3].
+        """
         return self.head(second_order_features(pooled[:, : self.channels]))
 
     def pool_features(self, features, frame_counts=None):
-        """Attention-pooled maps [batch, padded_channels, mel] of log-mel
-        ``features``; ``frame_counts`` only for padded batches."""
+        """Conv blocks, max pool and attention pooling over time.
+
+        Arguments
+        ---------
+        features : torch.Tensor
+            Log-mel features [batch, time, mel].
+        frame_counts : torch.Tensor, optional
+            Valid frames per utterance [batch], only for padded batches.
+
+        Returns
+        -------
+        torch.Tensor
+            Attention-pooled maps [batch, padded_channels, mel].
+        """
         x = features.transpose(1, 2).unsqueeze(1)  # [batch, 1, mel, time]
         mask = None
         if frame_counts is not None:

@@ -45,7 +45,20 @@ class WaveformNorm(nn.Module):
         self.eps = eps
 
     def forward(self, wavs, lengths=None):
-        """Normalises ``wavs`` [batch, time]; padding becomes exact zeros."""
+        """Normalises each waveform; padding becomes exact zeros.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time].
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1]; ``None`` means unpadded.
+
+        Returns
+        -------
+        torch.Tensor
+            Normalised waveforms [batch, time].
+        """
         return normalize_waveform(wavs, lengths, self.eps)
 
 
@@ -76,7 +89,18 @@ class ConvPowerSpectrogram(nn.Module):
         self.n_freqs = n_fft // 2 + 1
 
     def forward(self, wavs):
-        """Returns power [batch, frames, n_freqs] for ``wavs`` [batch, time]."""
+        """Computes the power spectrogram.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time], at least ``n_fft`` samples long.
+
+        Returns
+        -------
+        torch.Tensor
+            Power [batch, frames, n_freqs].
+        """
         basis = windowed_dft_basis(
             self.n_fft, device=wavs.device, dtype=wavs.dtype
         ).unsqueeze(1)
@@ -85,7 +109,27 @@ class ConvPowerSpectrogram(nn.Module):
         return (real.square() + imag.square()).transpose(1, 2)
 
     def frame_counts(self, sample_counts):
-        """Valid frames for ``sample_counts`` valid samples (at least 1)."""
+        """Valid frames for ``sample_counts`` valid samples (at least 1).
+
+        A clip shorter than one window counts as one window, as
+        :class:`LogMelFrontEnd` pads it to one.
+
+        Arguments
+        ---------
+        sample_counts : torch.Tensor
+            Valid samples per utterance [batch] (long).
+
+        Returns
+        -------
+        torch.Tensor
+            Valid frames per utterance [batch] (long).
+
+        Example
+        -------
+        >>> spec = ConvPowerSpectrogram(n_fft=64, hop_length=32)
+        >>> spec.frame_counts(torch.tensor([10, 64, 16000]))
+        tensor([  1,   1, 499])
+        """
         counts = torch.clamp(sample_counts, min=self.n_fft)
         return conv_output_length(counts, self.n_fft, self.hop_length)
 
@@ -125,7 +169,20 @@ class LogMelFilterbank(nn.Module):
         self.amin = amin
 
     def filterbank(self, device=None, dtype=torch.float32):
-        """The [n_freqs, n_mels] filterbank matrix."""
+        """The filterbank matrix, rebuilt from its defining numbers.
+
+        Arguments
+        ---------
+        device : torch.device, optional
+            Device of the matrix.
+        dtype : torch.dtype
+            Floating-point type of the matrix.
+
+        Returns
+        -------
+        torch.Tensor
+            Filterbank [n_freqs, n_mels].
+        """
         return slaney_mel_filterbank(
             self.n_freqs,
             self.n_mels,
@@ -137,7 +194,18 @@ class LogMelFilterbank(nn.Module):
         )
 
     def forward(self, power):
-        """Maps power [batch, frames, n_freqs] to dB [batch, frames, n_mels]."""
+        """Maps a power spectrogram to log-mel dB.
+
+        Arguments
+        ---------
+        power : torch.Tensor
+            Power [batch, frames, n_freqs].
+
+        Returns
+        -------
+        torch.Tensor
+            Log-mel dB [batch, frames, n_mels].
+        """
         mel_power = power @ self.filterbank(power.device, power.dtype)
         return 10.0 * torch.log10(torch.clamp(mel_power, min=self.amin))
 

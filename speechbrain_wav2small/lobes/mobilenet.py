@@ -108,16 +108,19 @@ class MobileNetStudent(nn.Module):
         return total / (weights.sum(dim=2, keepdim=True) * x.shape[3])
 
     def _make_squeeze_masked(self, squeeze_excite):
+        """Hooks ``squeeze_excite`` so that it squeezes valid frames only."""
         # timm's SqueezeExcite averages the whole map before conv_reduce;
         # compute the masked average on entry and hand it to conv_reduce in
         # place of the plain one.
         masked = {}
 
         def keep_masked_mean(module, inputs):
+            """Stores the masked mean of the gate's input (padded batch)."""
             if self._frame_counts is not None:
                 masked["mean"] = self._masked_mean(inputs[0])
 
         def use_masked_mean(module, inputs):
+            """Feeds conv_reduce the stored mean instead of timm's own."""
             if "mean" in masked:
                 return (masked.pop("mean"),)
             return None
@@ -126,6 +129,7 @@ class MobileNetStudent(nn.Module):
         squeeze_excite.conv_reduce.register_forward_pre_hook(use_masked_mean)
 
     def _mask_conv_input(self, conv, inputs):
+        """Zeroes the frames past each utterance's end before ``conv``."""
         if self._frame_counts is None:
             return None
         x = inputs[0]
@@ -133,6 +137,7 @@ class MobileNetStudent(nn.Module):
         return (x * mask[:, None, :, None].to(x.dtype),)
 
     def _update_frame_counts(self, conv, inputs, output):
+        """Moves the valid frame counts through ``conv``'s time stride."""
         if self._frame_counts is not None:
             self._frame_counts = conv_output_length(
                 self._frame_counts,
@@ -143,8 +148,20 @@ class MobileNetStudent(nn.Module):
             )
 
     def forward(self, wavs, lengths=None):
-        """Predicts [batch, 3] from ``wavs`` [batch, time] and relative
-        ``lengths`` [batch] in (0, 1]."""
+        """Predicts arousal, dominance and valence.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time], zero-padded.
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1]; ``None`` means unpadded.
+
+        Returns
+        -------
+        torch.Tensor
+            Scores [batch, n_outputs].
+        """
         features, frames = self.front_end(wavs, lengths)
         x = features.unsqueeze(1)  # [batch, 1, time, mel]
         self._frame_counts = frames

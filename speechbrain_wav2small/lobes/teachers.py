@@ -1,7 +1,6 @@
 """The teachers: big speech-emotion regressors that label audio for students.
 
-Two public models and their combination (arXiv 2408.13920, section 1.3 of
-``reference-facts.md``):
+Two public models and their combination (arXiv 2408.13920):
 
 * :class:`DawnTeacher`, audEERING's wav2vec2-large-robust pruned to 12 layers
   (``audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim``);
@@ -44,8 +43,6 @@ from speechbrain_wav2small.functional import (
     normalize_waveform,
     relative_to_absolute,
 )
-
-#: Sample rate of every teacher.
 
 #: Backbone config fields that change what a teacher computes. Only these
 #: enter :meth:`TransformerTeacher.inference_config` (and so the fingerprint):
@@ -118,7 +115,19 @@ class FrozenTeacher(nn.Module):
         return self
 
     def train(self, mode=True):
-        """Sets train mode, except that a frozen teacher stays in eval."""
+        """Sets train mode, except that a frozen teacher stays in eval.
+
+        Arguments
+        ---------
+        mode : bool
+            Train (True) or eval (False) mode, as for
+            :meth:`torch.nn.Module.train`.
+
+        Returns
+        -------
+        FrozenTeacher
+            ``self``.
+        """
         return super().train(mode and not self.frozen)
 
 
@@ -142,6 +151,19 @@ class WindowedTeacher(FrozenTeacher):
         disables windowing.
     frozen : bool
         See :class:`FrozenTeacher`.
+
+    Example
+    -------
+    >>> class Mean(WindowedTeacher):
+    ...     min_samples = 1
+    ...     def forward_clips(self, wavs, counts):
+    ...         mask = torch.arange(wavs.shape[1]) < counts[:, None]
+    ...         mean = (wavs * mask).sum(dim=1) / counts
+    ...         return mean[:, None].expand(-1, 3)
+    >>> teacher = Mean(max_window_seconds=1.0)
+    >>> wavs = torch.rand(1, 40000)  # 2.5 s: three windows of 0.83 s
+    >>> torch.allclose(teacher(wavs), wavs.mean().expand(1, 3))
+    True
     """
 
     def __init__(self, max_window_seconds=12.0, frozen=True):
@@ -163,6 +185,7 @@ class WindowedTeacher(FrozenTeacher):
         raise NotImplementedError
 
     def _check_window(self):
+        """Refuses a window too short to give every equal window a frame."""
         window = self.max_window_samples
         if window is not None and window < 2 * self.min_samples:
             # Equal windows are at least window / 2 long: each must still
@@ -204,6 +227,8 @@ class WindowedTeacher(FrozenTeacher):
         return self._forward_windows(wavs, counts, window)
 
     def _forward_windows(self, wavs, counts, window):
+        """Labels clips longer than ``window`` as duration-weighted means of
+        their equal windows, at most a batch of windows at a time."""
         segments = []  # (clip index, first sample, number of samples)
         for clip, n_samples in enumerate(counts.tolist()):
             n_windows = math.ceil(n_samples / window)
@@ -229,9 +254,19 @@ class WindowedTeacher(FrozenTeacher):
         return total / weight
 
     def forward_clips(self, wavs, counts):
-        """Labels clips no longer than the window.
+        """Labels clips no longer than the window (implemented by subclasses).
 
-        ``counts`` [batch] holds the number of valid samples of each row.
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Raw 16 kHz waveforms [batch, time], zero-padded.
+        counts : torch.Tensor
+            Valid samples of each row [batch] (long).
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, 3]: arousal, dominance, valence.
         """
         raise NotImplementedError
 
@@ -241,6 +276,18 @@ def sample_counts(wavs, lengths):
 
     Computed in float64 on the CPU: float32 relative lengths lose whole
     samples beyond 2**24 samples (17 minutes at 16 kHz).
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        Waveforms [batch, time].
+    lengths : torch.Tensor or None
+        Relative lengths [batch] in (0, 1]; ``None`` means full length.
+
+    Returns
+    -------
+    torch.Tensor
+        Valid samples per row [batch] (long), on the device of ``wavs``.
 
     Example
     -------
@@ -268,9 +315,19 @@ class TransformerTeacher(WindowedTeacher):
     A group-normalised extractor (base wav2vec2) normalises each channel
     over the whole padded time axis, which no mask can undo: such a backbone
     is run one clip at a time, without padding.
+
+    Example
+    -------
+    >>> from speechbrain_wav2small.teachers import build_teacher
+    >>> teacher = build_teacher("dawn", seed=0)
+    >>> isinstance(teacher, TransformerTeacher)
+    True
+    >>> teacher.masks_padding, teacher.min_samples
+    (True, 400)
     """
 
     def _init_backbone_checks(self, config):
+        """Refuses adapters; notes whether padding can be masked."""
         if getattr(config, "add_adapter", False):
             raise ValueError("backbones with an adapter are not supported")
         self.masks_padding = config.feat_extract_norm == "layer"
@@ -298,6 +355,16 @@ class TransformerTeacher(WindowedTeacher):
     def frame_counts(self, counts):
         """Backbone frames computed from ``counts`` valid samples.
 
+        Arguments
+        ---------
+        counts : torch.Tensor
+            Valid samples per clip [batch] (long).
+
+        Returns
+        -------
+        torch.Tensor
+            Frames of the backbone's output per clip [batch] (long).
+
         Example
         -------
         >>> from speechbrain_wav2small.teachers import build_teacher
@@ -313,7 +380,25 @@ class TransformerTeacher(WindowedTeacher):
         return frames
 
     def encode(self, inputs, counts):
-        """Last hidden states [batch, frames, hidden] and the frame mask."""
+        """Runs the backbone on prepared inputs, padding-aware.
+
+        A backbone that cannot mask padding runs one clip at a time and its
+        outputs are zero-padded into one batch.
+
+        Arguments
+        ---------
+        inputs : torch.Tensor
+            Normalised waveforms [batch, time], zero-padded.
+        counts : torch.Tensor
+            Valid samples per row [batch] (long).
+
+        Returns
+        -------
+        hidden : torch.Tensor
+            Last hidden states [batch, frames, hidden].
+        frame_mask : torch.Tensor
+            Boolean [batch, frames], True on valid frames.
+        """
         if not self.masks_padding and inputs.shape[0] > 1:
             hidden = [
                 self._run_backbone(inputs[row : row + 1, :count], None)
@@ -342,6 +427,7 @@ class TransformerTeacher(WindowedTeacher):
         return hidden, length_mask(frames, hidden.shape[1])
 
     def _run_backbone(self, inputs, attention_mask):
+        """The backbone's last hidden states, without WavLM's mask warning."""
         with warnings.catch_warnings():
             # WavLM mixes a boolean padding mask with a float position bias
             # inside torch's attention, which warns on every call.
@@ -370,6 +456,15 @@ class DawnRegressionHead(nn.Module):
     Dropout sits where the public model card's ``RegressionHead`` puts it;
     it only matters while fine-tuning an unfrozen teacher.
 
+    Arguments
+    ---------
+    hidden_size : int
+        Size of the pooled backbone states (and of the dense layer).
+    num_outputs : int
+        3: arousal, dominance, valence.
+    dropout : float
+        Dropout probability (the config's ``final_dropout``).
+
     Example
     -------
     >>> head = DawnRegressionHead(32)
@@ -384,7 +479,18 @@ class DawnRegressionHead(nn.Module):
         self.out_proj = nn.Linear(hidden_size, num_outputs)
 
     def forward(self, pooled):
-        """Maps [batch, hidden] to [batch, outputs]."""
+        """Maps pooled states to the outputs.
+
+        Arguments
+        ---------
+        pooled : torch.Tensor
+            Mean of the valid hidden states [batch, hidden_size].
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, num_outputs].
+        """
         hidden = torch.tanh(self.dense(self.dropout(pooled)))
         return self.out_proj(self.dropout(hidden))
 
@@ -449,7 +555,20 @@ class DawnTeacher(TransformerTeacher):
         return self.wav2vec2
 
     def forward_clips(self, wavs, counts):
-        """Labels clips no longer than the window (see :meth:`forward`)."""
+        """Labels clips no longer than the window (see :meth:`forward`).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Raw 16 kHz waveforms [batch, time], zero-padded.
+        counts : torch.Tensor
+            Valid samples of each row [batch] (long).
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, 3]: arousal, dominance, valence.
+        """
         inputs = wavs
         if self.normalize:
             relative = counts.to(torch.float64) / wavs.shape[1]
@@ -496,7 +615,20 @@ class AttentiveStatisticsPooling(nn.Module):
         self.attention = nn.Parameter(torch.randn(input_size, 1))
 
     def forward(self, x, frame_mask):
-        """Pools [batch, frames, features] to [batch, 2 * features]."""
+        """Pools over valid frames.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Frame features [batch, frames, input_size].
+        frame_mask : torch.Tensor
+            Boolean [batch, frames], True on valid frames.
+
+        Returns
+        -------
+        torch.Tensor
+            Weighted mean and standard deviation [batch, 2 * input_size].
+        """
         valid = frame_mask.unsqueeze(2)
         x = torch.where(valid, x, 0.0)
         scores = torch.tanh(self.sap_linear(x)) @ self.attention
@@ -550,7 +682,18 @@ class EmotionRegression(nn.Module):
         self.out = nn.Sequential(nn.Linear(hidden_size, num_outputs))
 
     def forward(self, pooled):
-        """Maps [batch, input_size] to [batch, outputs]."""
+        """Maps pooled statistics to the outputs.
+
+        Arguments
+        ---------
+        pooled : torch.Tensor
+            [batch, input_size].
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, num_outputs].
+        """
         for layer in self.fc:
             pooled = layer(pooled)
         return self.out(pooled)
@@ -565,8 +708,8 @@ class OdysseyTeacher(TransformerTeacher):
     ``ssl_model.*``, ``pool_model.attention``, ``pool_model.sap_linear.*``,
     ``ser_model.fc.0.0.*``, ``ser_model.fc.0.1.*``, ``ser_model.out.0.*``.
 
-    What could not be confirmed from the public record (the hub's custom
-    ``pipeline_utils.py`` could not be read from here):
+    Assumptions not checked against the checkpoint's own code (the hub's
+    custom ``pipeline_utils.py``):
 
     * ``pool_model.attention`` is taken to be ``[hidden, 1]`` (the shape in
       the published attentive statistics pooling code this layout comes
@@ -645,7 +788,20 @@ class OdysseyTeacher(TransformerTeacher):
         return self.ssl_model
 
     def forward_clips(self, wavs, counts):
-        """Labels clips no longer than the window (see :meth:`forward`)."""
+        """Labels clips no longer than the window (see :meth:`forward`).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Raw 16 kHz waveforms [batch, time], zero-padded.
+        counts : torch.Tensor
+            Valid samples of each row [batch] (long).
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, 3]: arousal, dominance, valence.
+        """
         sample_mask = length_mask(counts, wavs.shape[1])
         # Padding is set back to zero: after the shift it would be -mean/std.
         inputs = torch.where(
@@ -721,7 +877,20 @@ class EnsembleTeacher(FrozenTeacher):
         return None if None in windows else max(windows)
 
     def forward(self, wavs, lengths=None):
-        """Weighted mean of the members' [batch, 3] outputs."""
+        """Weighted mean of the members' outputs.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Raw 16 kHz waveforms [batch, time], zero-padded.
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            [batch, 3]: arousal, dominance, valence.
+        """
         total = 0.0
         for weight, member in zip(self.weights, self.members):
             total = total + weight * member(wavs, lengths)

@@ -25,6 +25,13 @@ from speechbrain_wav2small.lobes.frontend import LogMelFrontEnd
 class ConvBlock(nn.Module):
     """Conv2d 3x3 (no bias) -> BatchNorm2d -> ReLU.
 
+    Arguments
+    ---------
+    in_channels : int
+        Channels of the input map.
+    out_channels : int
+        Channels of the output map.
+
     Example
     -------
     >>> block = ConvBlock(1, 13)
@@ -41,7 +48,18 @@ class ConvBlock(nn.Module):
         self.activation = nn.ReLU()
 
     def forward(self, x):
-        """Maps [batch, in, time, mel] to [batch, out, time, mel]."""
+        """Applies the block; the 3x3 convolution keeps the map's size.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input map [batch, in_channels, time, mel].
+
+        Returns
+        -------
+        torch.Tensor
+            Output map [batch, out_channels, time, mel].
+        """
         return self.activation(self.norm(self.conv(x)))
 
 
@@ -71,10 +89,20 @@ class AttentionPooling(nn.Module):
         self.score = nn.Conv2d(channels, channels, kernel_size=1)
 
     def forward(self, x, frame_mask=None):
-        """Pools [batch, channels, time, mel] to [batch, channels, mel].
+        """Pools over time, each (channel, mel) cell with its own weights.
 
-        ``frame_mask`` [batch, time] is True on valid frames; ``None``
-        means every frame is valid.
+        Arguments
+        ---------
+        x : torch.Tensor
+            Feature maps [batch, channels, time, mel].
+        frame_mask : torch.Tensor, optional
+            Boolean [batch, time], True on valid frames; ``None`` means
+            every frame is valid.
+
+        Returns
+        -------
+        torch.Tensor
+            Pooled maps [batch, channels, mel].
         """
         scores = self.score(x)
         if frame_mask is not None:
@@ -170,6 +198,7 @@ class Wav2Small(nn.Module):
 
     @staticmethod
     def _masked_blocks(blocks, x, frame_mask):
+        """Runs ``blocks`` on ``x``, zeroing padded frames after each one."""
         # Zero padded frames after every block: BatchNorm and ReLU would
         # turn them into non-zero values that the next 3x3 conv sees, where
         # a clip alone sees its zero padding.
@@ -180,7 +209,27 @@ class Wav2Small(nn.Module):
         return x
 
     def embed(self, wavs, lengths=None):
-        """Second-order utterance features [batch, head.in_features]."""
+        """Second-order utterance features, the input of the linear head.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time], zero-padded.
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1]; ``None`` means unpadded
+            (and skips the masks).
+
+        Returns
+        -------
+        torch.Tensor
+            Features [batch, head.in_features].
+
+        Example
+        -------
+        >>> model = Wav2Small().eval()
+        >>> model.embed(torch.randn(1, 8000)).shape
+        torch.Size([1, 338])
+        """
         features, frames = self.front_end(wavs, lengths)
         x = features.unsqueeze(1)  # [batch, 1, time, mel]
         if lengths is None:
@@ -205,6 +254,18 @@ class Wav2Small(nn.Module):
         return second_order_features(self.attention(x, frame_mask))
 
     def forward(self, wavs, lengths=None):
-        """Predicts [batch, 3] from ``wavs`` [batch, time] and relative
-        ``lengths`` [batch] in (0, 1]."""
+        """Predicts arousal, dominance and valence.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time], zero-padded.
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1]; ``None`` means unpadded.
+
+        Returns
+        -------
+        torch.Tensor
+            Scores [batch, n_outputs].
+        """
         return self.head(self.embed(wavs, lengths))

@@ -50,6 +50,28 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
         Frozen teacher for on-the-fly targets. Kept out of ``modules`` on
         purpose: Brain puts every module back into train mode each epoch,
         which would switch the teacher's dropout on.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> from speechbrain_wav2small.lobes.wav2small import Wav2Small
+    >>> from speechbrain_wav2small.objectives import CCCLoss
+    >>> brain = DistillationBrain(
+    ...     modules={"student": Wav2Small(channels=4)},
+    ...     hparams={"compute_cost": CCCLoss()},
+    ...     run_opts={"device": "cpu"},
+    ... )
+    >>> batch = PaddedBatch([
+    ...     {"id": "a", "sig": torch.randn(8000),
+    ...      "teacher_targets": torch.rand(3)},
+    ...     {"id": "b", "sig": torch.randn(6000),
+    ...      "teacher_targets": torch.rand(3)},
+    ... ])
+    >>> brain.on_stage_start(sb.Stage.VALID)
+    >>> outputs = brain.compute_forward(batch, sb.Stage.VALID)
+    >>> loss = brain.compute_objectives(outputs, batch, sb.Stage.VALID)
+    >>> loss.shape, brain.teacher_stats.ids
+    (torch.Size([]), ['a', 'b'])
     """
 
     def __init__(self, *args, teacher=None, **kwargs):
@@ -63,6 +85,14 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
 
     def compute_forward(self, batch, stage):
         """Augments (training only), finds targets, runs the student.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``sig`` and, without an on-the-fly teacher,
+            ``teacher_targets``.
+        stage : speechbrain.Stage
+            Augmentation and mixup apply to ``TRAIN`` only.
 
         Returns
         -------
@@ -83,6 +113,7 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
         return predictions, targets
 
     def _augment(self, wavs, lengths, targets):
+        """Waveform augmentation, then mixup: (wavs, lengths, targets)."""
         augment = getattr(self.hparams, "wav_augment", None)
         if augment is not None:
             n_before = wavs.shape[0]
@@ -96,7 +127,23 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
         return wavs, lengths, targets
 
     def compute_objectives(self, predictions, batch, stage):
-        """CCC loss against the teacher; accumulates test/valid statistics."""
+        """CCC loss against the teacher; accumulates test/valid statistics.
+
+        Arguments
+        ---------
+        predictions : tuple
+            The output of :meth:`compute_forward`.
+        batch : speechbrain.dataio.batch.PaddedBatch
+            The batch; at test time its ``targets`` (human labels), when
+            present, are scored too.
+        stage : speechbrain.Stage
+            The current stage.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
         predictions, targets = predictions
         loss = self.hparams.compute_cost(predictions, targets)
         if stage != sb.Stage.TRAIN:
@@ -112,7 +159,15 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
     # -- stages ----------------------------------------------------------
 
     def on_stage_start(self, stage, epoch=None):
-        """Fresh statistics for every evaluation stage."""
+        """Fresh statistics for every evaluation stage.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage about to run.
+        epoch : int, optional
+            The current epoch.
+        """
         if stage != sb.Stage.TRAIN:
             self.teacher_stats = CCCStats()
             self.human_stats = CCCStats()
@@ -120,7 +175,21 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
             self.test_rows = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Logs, anneals, checkpoints by teacher CCC; reports at test."""
+        """Logs, anneals, checkpoints by teacher CCC; reports at test.
+
+        Validation appends to ``history.jsonl`` and keeps the checkpoint of
+        best CCC against the teacher; test writes the predictions CSV, the
+        plots and ``results.json`` to ``output_folder``.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage that ended.
+        stage_loss : float
+            Its average loss.
+        epoch : int, optional
+            The current epoch.
+        """
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
@@ -166,6 +235,7 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
                 self._write_test_outputs(stats, vs_human)
 
     def _write_test_outputs(self, vs_teacher, vs_human):
+        """Writes the test predictions CSV, plots and ``results.json``."""
         out = self.hparams.output_folder
         ids = [i for batch_ids, _ in self.test_rows for i in batch_ids]
         predictions = torch.cat([p for _, p in self.test_rows])
@@ -199,6 +269,27 @@ def mixup(wavs, lengths, targets, alpha):
     Targets, when given, are mixed with the same weights; with
     ``targets=None`` (teacher on the fly) the teacher relabels the mixture.
     The mixture is as long as the longer of its two sources.
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        Waveforms [batch, time].
+    lengths : torch.Tensor
+        Relative lengths [batch] in (0, 1].
+    targets : torch.Tensor or None
+        Targets [batch, D], mixed alike; ``None`` to leave them to the
+        teacher.
+    alpha : float
+        Parameter of the symmetric Beta distribution of the weights.
+
+    Returns
+    -------
+    mixed : torch.Tensor
+        Mixed waveforms [batch, time].
+    new_lengths : torch.Tensor
+        Relative lengths of the mixtures [batch].
+    targets : torch.Tensor or None
+        Mixed targets [batch, D], or ``None``.
 
     Example
     -------

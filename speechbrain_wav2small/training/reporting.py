@@ -28,6 +28,16 @@ CHALLENGE_COLUMNS = {
 def to_rating_scale(values):
     """0..1 predictions -> MSP's 1..7 rating scale, clipped.
 
+    Arguments
+    ---------
+    values : array_like
+        Predictions on the 0..1 scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ratings in [1, 7], same shape.
+
     Example
     -------
     >>> to_rating_scale(np.array([0.0, 0.5, 1.2])).tolist()
@@ -37,7 +47,29 @@ def to_rating_scale(values):
 
 
 def write_challenge_csv(path, ids, predictions):
-    """Writes ``FileName,EmoAct,EmoVal,EmoDom`` on the 1..7 scale."""
+    """Writes ``FileName,EmoAct,EmoVal,EmoDom`` on the 1..7 scale, durably.
+
+    The MSP-Podcast challenge's submission layout: ``.wav`` is appended to
+    ids that lack it.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The CSV file to write.
+    ids : list of str
+        Utterance ids, one per row of ``predictions``.
+    predictions : array_like
+        [N, 3] on the 0..1 scale, columns in the order of
+        :data:`speechbrain_wav2small.DIMENSIONS`.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "test_predictions.csv")
+    >>> write_challenge_csv(path, ["a"], [[0.5, 0.0, 1.0]])
+    >>> open(path).read().splitlines()
+    ['FileName,EmoAct,EmoVal,EmoDom', 'a.wav,4.0000,7.0000,1.0000']
+    """
     predictions = np.asarray(predictions, dtype=np.float64)
     ratings = to_rating_scale(predictions)
     with atomic_open(path, newline="") as stream:
@@ -62,6 +94,18 @@ def update_results(path, updates):
     Several stages of a run add their figures to one ``results.json``; a
     crash while writing leaves the previous version in place.
 
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The JSON file; created when absent.
+    updates : dict
+        Top-level entries to add or replace.
+
+    Returns
+    -------
+    dict
+        The merged results, as written.
+
     Example
     -------
     >>> import tempfile
@@ -81,12 +125,50 @@ def update_results(path, updates):
 
 
 def append_history(path, record):
-    """Appends one epoch's figures as a JSON line."""
+    """Appends one epoch's figures as a JSON line, durably.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The history file (JSON lines).
+    record : dict
+        The epoch's figures, with an ``epoch`` entry.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.jsonl")
+    >>> append_history(path, {"epoch": 1, "train_loss": 0.5})
+    >>> read_history(path)
+    [{'epoch': 1, 'train_loss': 0.5}]
+    """
     append_line(path, json.dumps(record))
 
 
 def read_history(path):
-    """Epoch records from :func:`append_history`, last one per epoch."""
+    """Epoch records from :func:`append_history`, last one per epoch.
+
+    A resumed run appends an epoch again; its latest record wins.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The history file; a missing file gives no records.
+
+    Returns
+    -------
+    list of dict
+        One record per epoch, in epoch order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.jsonl")
+    >>> for epoch, loss in ((1, 0.6), (2, 0.5), (1, 0.4)):
+    ...     append_history(path, {"epoch": epoch, "train_loss": loss})
+    >>> [record["train_loss"] for record in read_history(path)]
+    [0.4, 0.5]
+    """
     if not os.path.isfile(path):
         return []
     records = {}
@@ -104,7 +186,26 @@ def write_test_report(out_dir, ids, predictions, teacher, human, history_path):
 
     Writes ``scatter_vs_teacher.png``, ``scatter_vs_human.png`` (when human
     labels are given) and ``training_curves.png`` (when a history exists).
-    Returns the list of files written.
+
+    Arguments
+    ---------
+    out_dir : str or os.PathLike
+        Folder the PNG files go to.
+    ids : list of str
+        Test utterance ids (counted in the titles).
+    predictions : array_like
+        Student predictions [N, 3] on the 0..1 scale.
+    teacher : array_like or None
+        Teacher targets [N, 3], or ``None`` to skip that plot.
+    human : array_like or None
+        Human labels [N, 3], or ``None`` to skip that plot.
+    history_path : str or os.PathLike
+        The run's :func:`append_history` file, for the training curves.
+
+    Returns
+    -------
+    list of str
+        The files written.
     """
     import matplotlib
 

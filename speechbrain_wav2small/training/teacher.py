@@ -104,6 +104,7 @@ def build_finetuning_teacher(
 
 
 def _pretrained_backbone(kind, ssl_source):
+    """The transformers backbone of ``ssl_source`` (hub id or folder)."""
     from transformers import Wav2Vec2Model, WavLMModel
 
     folder = resolve_source(
@@ -120,6 +121,27 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
     parameter groups: the backbone at ``lr_backbone``, the rest at the
     optimiser's own lr), ``lr_backbone``, ``lr_annealing`` (optional),
     ``wav_augment`` (optional), ``epoch_counter``, ``train_logger``.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        As for :class:`speechbrain.Brain`.
+
+    Example
+    -------
+    >>> from speechbrain_wav2small.objectives import CCCLoss
+    >>> brain = TeacherBrain(
+    ...     modules={"teacher": build_teacher("dawn", seed=0, frozen=False)},
+    ...     hparams={
+    ...         "compute_cost": CCCLoss(),
+    ...         "opt_class": lambda groups: torch.optim.Adam(groups, lr=1e-3),
+    ...         "lr_backbone": 1e-5,
+    ...     },
+    ...     run_opts={"device": "cpu"},
+    ... )
+    >>> brain.init_optimizers()
+    >>> [group["lr"] for group in brain.optimizer.param_groups]
+    [1e-05, 0.001]
     """
 
     def init_optimizers(self):
@@ -144,7 +166,21 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
             self.checkpointer.add_recoverable("optimizer", self.optimizer)
 
     def compute_forward(self, batch, stage):
-        """Predicts A/D/V for the (augmented, when training) batch."""
+        """Predicts A/D/V for the (augmented, when training) batch.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``sig`` (waveforms and relative lengths).
+        stage : speechbrain.Stage
+            Augmentation applies to ``TRAIN`` only.
+
+        Returns
+        -------
+        torch.Tensor
+            Predictions [batch, 3] (more rows when augmentation adds
+            copies).
+        """
         batch = batch.to(self.device)
         wavs, lengths = batch.sig
         augment = getattr(self.hparams, "wav_augment", None)
@@ -157,7 +193,22 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
         return self.modules.teacher(wavs, lengths)
 
     def compute_objectives(self, predictions, batch, stage):
-        """CCC loss against the human labels."""
+        """CCC loss against the human labels.
+
+        Arguments
+        ---------
+        predictions : torch.Tensor
+            The output of :meth:`compute_forward`.
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``targets`` (human labels [batch, 3]).
+        stage : speechbrain.Stage
+            Evaluation stages also accumulate CCC statistics.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
         targets = batch.targets.data.float()
         if self._replicate is not None:
             targets = self._replicate(targets)
@@ -166,12 +217,30 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
         return self.hparams.compute_cost(predictions, targets)
 
     def on_stage_start(self, stage, epoch=None):
-        """Fresh CCC statistics for evaluation stages."""
+        """Fresh CCC statistics for evaluation stages.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage about to run.
+        epoch : int, optional
+            The current epoch.
+        """
         if stage != sb.Stage.TRAIN:
             self.ccc_stats = CCCStats()
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Logs; keeps the best checkpoint by development mean CCC."""
+        """Logs; keeps the best checkpoint by development mean CCC.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage that ended.
+        stage_loss : float
+            Its average loss.
+        epoch : int, optional
+            The current epoch.
+        """
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
@@ -207,10 +276,31 @@ def export_teacher(teacher, folder):
     left as it is, so a rerun of a finished recipe is harmless; a folder
     holding a different teacher is refused.
 
+    Arguments
+    ---------
+    teacher : TransformerTeacher
+        The fine-tuned teacher.
+    folder : str or os.PathLike
+        Where the hub layout is written.
+
     Returns
     -------
     str
         The teacher's fingerprint.
+
+    Raises
+    ------
+    FileExistsError
+        ``folder`` already holds a different teacher.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "teacher")
+    >>> teacher = build_teacher("dawn", seed=0)
+    >>> fingerprint = export_teacher(teacher, folder)
+    >>> export_teacher(teacher, folder) == fingerprint  # a rerun
+    True
     """
     from speechbrain_wav2small.teachers.loading import load_pretrained_teacher
 

@@ -18,9 +18,20 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 
 class CPUDistributedMixin:
-    """Mix into a ``speechbrain.Brain`` subclass, before ``Brain``."""
+    """Mix into a ``speechbrain.Brain`` subclass, before ``Brain``.
+
+    Example
+    -------
+    >>> import speechbrain as sb
+    >>> class MyBrain(CPUDistributedMixin, sb.Brain):
+    ...     pass
+    >>> MyBrain._wrap_distributed is CPUDistributedMixin._wrap_distributed
+    True
+    """
 
     def _wrap_distributed(self):
+        """Wraps trainable modules in plain DDP on CPU (no SyncBatchNorm);
+        defers to SpeechBrain otherwise."""
         if not self.distributed_launch or not str(self.device).startswith(
             "cpu"
         ):
@@ -38,6 +49,16 @@ class CPUDistributedMixin:
 def unwrap(module):
     """The bare module inside (Distributed)DataParallel wrappers.
 
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module, wrapped or not.
+
+    Returns
+    -------
+    torch.nn.Module
+        The innermost wrapped module (``module`` itself if unwrapped).
+
     Example
     -------
     >>> layer = torch.nn.Linear(2, 2)
@@ -54,6 +75,11 @@ def init_distributed(device="cpu"):
 
     gloo for CPU devices, nccl for CUDA (each rank on ``cuda:LOCAL_RANK``).
     Without ``torchrun`` (``WORLD_SIZE`` unset or 1) nothing happens.
+
+    Arguments
+    ---------
+    device : str
+        The requested device (``"cpu"``, ``"cuda"``...).
 
     Returns
     -------
@@ -92,7 +118,17 @@ def rank_and_world():
 
 
 def sum_over_ranks(values):
-    """Element-wise sums of ``values`` (a list of numbers) over all ranks.
+    """Element-wise sums of ``values`` over all ranks.
+
+    Arguments
+    ---------
+    values : list of float
+        This rank's numbers; every rank passes as many.
+
+    Returns
+    -------
+    list of float
+        The sums (``values`` as floats in a single process).
 
     Example
     -------

@@ -26,6 +26,14 @@ from pathlib import Path
 def fsync_folder(folder):
     """Makes the entries of ``folder`` (new names, renames) durable.
 
+    Platforms and file systems that cannot open or fsync a folder are
+    skipped silently.
+
+    Arguments
+    ---------
+    folder : str or os.PathLike
+        The folder whose entries changed.
+
     Example
     -------
     >>> import tempfile
@@ -44,7 +52,20 @@ def fsync_folder(folder):
 
 
 def fsync_stream(stream):
-    """Flushes ``stream`` and forces its bytes to the disk."""
+    """Flushes ``stream`` and forces its bytes to the disk.
+
+    Arguments
+    ---------
+    stream : io.IOBase
+        An open file with a ``fileno()``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile("w") as stream:
+    ...     _ = stream.write("data")
+    ...     fsync_stream(stream)
+    """
     stream.flush()
     os.fsync(stream.fileno())
 
@@ -112,7 +133,14 @@ def atomic_open(path, mode="w", encoding="utf-8", newline=None):
 
 
 def atomic_write(path, data):
-    """Writes ``data`` (``str`` or ``bytes``) to ``path`` durably.
+    """Writes ``data`` to ``path`` durably (see :func:`atomic_open`).
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The file to (re)place.
+    data : str or bytes
+        The whole content: text (UTF-8) or bytes.
 
     Example
     -------
@@ -129,6 +157,16 @@ def atomic_write(path, data):
 
 def atomic_write_csv(path, columns, rows):
     """Writes ``rows`` (dicts) as a CSV file with a header, durably.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The CSV file to (re)place.
+    columns : sequence of str
+        The header, in order; a row may lack some of these keys (the cell
+        stays empty) but have no other.
+    rows : iterable of dict
+        One dict per line.
 
     Example
     -------
@@ -205,13 +243,20 @@ def append_line(path, line):
     For logs read back line by line (training histories): a crash loses at
     most the line being written, never an earlier one.
 
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The file; created when absent.
+    line : str
+        The text; a trailing newline is added if missing.
+
     Example
     -------
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "history.jsonl")
     >>> append_line(path, '{"epoch": 1}')
     >>> open(path).read()
-    '{"epoch": 1}\n'
+    '{"epoch": 1}\\n'
     """
     path = Path(path)
     created = not path.exists()
@@ -228,6 +273,13 @@ def replace_folder(staging, target):
     An existing ``target`` is moved aside first and deleted only once the
     new folder is in place; if the move fails it comes back. ``staging``
     must be on the same file system (make it beside ``target``).
+
+    Arguments
+    ---------
+    staging : str or os.PathLike
+        The complete new folder.
+    target : str or os.PathLike
+        Where it goes; an existing folder (or file) there is replaced.
 
     Example
     -------

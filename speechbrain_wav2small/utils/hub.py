@@ -23,6 +23,19 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def is_hub_id(source):
     """True when ``source`` names a hub repository rather than a path.
 
+    Only the form is checked (``owner/name``, not path-like); nothing is
+    looked up on disk or on the hub.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        The source to classify; a path object is never a hub id.
+
+    Returns
+    -------
+    bool
+        Whether ``source`` has the form of a hub id.
+
     Example
     -------
     >>> is_hub_id("audeering/wav2vec2-large"), is_hub_id("./models/x")

@@ -16,6 +16,21 @@ def hparams_dir():
 
     An installed package carries them as ``speechbrain_wav2small/hparams``;
     a source checkout has them at the repository's top level.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder holding ``students/`` and ``teachers/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither place holds the YAML files.
+
+    Example
+    -------
+    >>> (hparams_dir() / "students" / "wav2small.yaml").is_file()
+    True
     """
     package = Path(__file__).resolve().parents[1]
     for candidate in (package / "hparams", package.parent / "hparams"):
@@ -41,6 +56,18 @@ def preset_file(name_or_path, kind, presets, top_level_key):
         Preset name -> file name in ``hparams/<kind>s``.
     top_level_key : str
         The key such a YAML must define (named in the error message).
+
+    Returns
+    -------
+    pathlib.Path
+        The YAML file.
+
+    Raises
+    ------
+    FileNotFoundError
+        A YAML path that does not exist.
+    ValueError
+        Neither a preset name nor a YAML path.
 
     Example
     -------

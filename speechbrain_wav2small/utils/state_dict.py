@@ -15,7 +15,24 @@ from typing import NamedTuple
 class StateDictMismatch(NamedTuple):
     """Keys of a state dict that do not fit the expected one.
 
-    ``misshaped`` holds ``"key (given) vs (expected)"`` descriptions.
+    Made by :func:`compare_state_dicts`; false when everything fits.
+
+    Arguments
+    ---------
+    missing : list of str
+        Expected keys the state dict lacks.
+    unexpected : list of str
+        Keys of the state dict that are not expected.
+    misshaped : list of str
+        ``"key (given) vs (expected)"`` descriptions of keys whose shapes
+        differ.
+
+    Example
+    -------
+    >>> bool(StateDictMismatch([], [], []))
+    False
+    >>> bool(StateDictMismatch(["bias"], [], []))
+    True
     """
 
     missing: list
@@ -23,6 +40,7 @@ class StateDictMismatch(NamedTuple):
     misshaped: list
 
     def __bool__(self):
+        """True when anything is missing, unexpected or mis-shaped."""
         return bool(self.missing or self.unexpected or self.misshaped)
 
     def describe(self, limit=8, noun=None):
@@ -35,6 +53,11 @@ class StateDictMismatch(NamedTuple):
         noun : str, optional
             What the keys are called in the caller's messages (``"keys"``,
             ``"weights"``); it then appears in every label.
+
+        Returns
+        -------
+        str
+            The report, empty when everything fits.
 
         Example
         -------
@@ -59,6 +82,7 @@ class StateDictMismatch(NamedTuple):
 
 
 def _shape(value):
+    """The shape of a tensor, or ``value`` itself (a shape) as a tuple."""
     return tuple(getattr(value, "shape", value))
 
 
@@ -98,6 +122,18 @@ def compare_state_dicts(expected, given, optional=()):
 
 def few(keys, limit=8):
     """``keys`` joined, at most ``limit`` of them, with a count of the rest.
+
+    Arguments
+    ---------
+    keys : iterable of str
+        The keys to name.
+    limit : int
+        How many to name.
+
+    Returns
+    -------
+    str
+        The keys, comma-separated.
 
     Example
     -------
