@@ -66,6 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from speechbrain_wav2small import SAMPLE_RATE  # noqa: E402
 from speechbrain_wav2small.export import export_onnx  # noqa: E402
 from speechbrain_wav2small.inference.onnx_emotion import (  # noqa: E402
     load_session,
@@ -78,7 +79,6 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
 )
 from speechbrain_wav2small.utils.complexity import count_macs  # noqa: E402
 
-SAMPLE_RATE = 16000
 DURATIONS = (1, 10)
 RUNTIMES = ("pytorch", "ort_float", "ort_int8")
 TEACHERS = {"dawn": "dawn", "wavlm_large": "wavlm_odyssey"}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speechbrain_wav2small import SAMPLE_RATE
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -113,9 +115,9 @@ def main(argv=None):
     """
     runtime, target, seconds = (argv or sys.argv[1:])[:3]
     rng = np.random.default_rng(0)
-    wavs = (0.1 * rng.standard_normal((1, int(float(seconds) * 16000)))).astype(
-        np.float32
-    )
+    wavs = (
+        0.1 * rng.standard_normal((1, int(float(seconds) * SAMPLE_RATE)))
+    ).astype(np.float32)
     run = load(runtime, target)
     setup = status_mb("VmRSS")
     reset_peak()

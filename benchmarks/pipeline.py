@@ -68,6 +68,7 @@ from hyperpyyaml import load_hyperpyyaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from speechbrain_wav2small import SAMPLE_RATE  # noqa: E402
 from speechbrain_wav2small.dataio.audio import read_audio, resample  # noqa: E402
 from speechbrain_wav2small.labelling import (  # noqa: E402
     PseudoLabeller,
@@ -136,15 +137,15 @@ def build_corpus(folder, n_clips, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(n_clips):
         seconds = rng.uniform(2.0, 12.0)
-        size = int(seconds * 16000)
+        size = int(seconds * SAMPLE_RATE)
         start = int(rng.integers(0, len(speech) - size))
         clip = speech[start : start + size]
         path = folder / f"clip{index:03d}.wav"
         if index % 4 == 3:
-            wide = resample(clip, 16000, 22050)
+            wide = resample(clip, SAMPLE_RATE, 22050)
             sf.write(path, np.stack([wide, wide], axis=1), 22050)
         else:
-            sf.write(path, clip, 16000)
+            sf.write(path, clip, SAMPLE_RATE)
     return folder_items(folder)
 
 
@@ -199,7 +200,7 @@ def pseudo_labelling(args, corpus):
             wavs[row, : len(clip)] = clip
         counts = torch.tensor([len(c) for c in clips], dtype=torch.float64)
         batches.append((wavs, counts / longest))
-    audio_seconds = sum(len(a) for a in audio) / 16000
+    audio_seconds = sum(len(a) for a in audio) / SAMPLE_RATE
 
     _bare_forward(teacher, batches[:1])  # warm-up
     bare_times, pipeline_times, teacher_shares = [], [], []

@@ -63,6 +63,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechbrain_wav2small import SAMPLE_RATE
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -75,7 +77,6 @@ SOURCES = (
     "ASR_spk2_snt2.wav",
     "ASR_spk2_snt3.wav",
 )
-SAMPLE_RATE = 16000
 #: The Wav2Small paper's RAM figure for the model at inference, in MB.
 PAPER_RAM_MB = 9.0
 MB = 2**20

@@ -39,7 +39,6 @@ Authors
 import argparse
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,7 @@ import soundfile as sf
 
 from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.dataio.audio import read_audio, resample
+from speechbrain_wav2small.utils.durable import atomic_write, atomic_write_csv
 
 #: Label mixtures: rating = 4 + 2.5 * (weights . factors) + noise, on 1..7.
 LABEL_WEIGHTS = {
@@ -500,26 +500,21 @@ def generate_corpus(
 
 def _write_labels(out, rows, legacy):
     """Writes the consensus labels file (CSV, or legacy JSON) last and whole."""
+    # The labels file appears last and whole: a crash never leaves a corpus
+    # that looks complete.
     label_dir = out / ("labels" if legacy else "Labels")
-    label_dir.mkdir(parents=True, exist_ok=True)
     if legacy:
-        path = label_dir / "labels_concensus.json"
         content = {
             row["FileName"]: {k: v for k, v in row.items() if k != "FileName"}
             for row in rows
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(content, indent=1))
+        atomic_write(
+            label_dir / "labels_concensus.json", json.dumps(content, indent=1)
+        )
     else:
-        path = label_dir / "labels_consensus.csv"
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    # The labels file appears last and whole: a crash never leaves a corpus
-    # that looks complete.
-    os.replace(tmp, path)
+        atomic_write_csv(
+            label_dir / "labels_consensus.csv", list(rows[0]), rows
+        )
 
 
 def main(argv=None):
