@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ def _assert_same_cache(got_path, expected_path, atol=1e-5):
             assert float(a[d]) == pytest.approx(float(b[d]), abs=atol)
 
 
-def _run_cli(args, env=None, torchrun=False):
+def _run_cli(args, torchrun=False):
     launcher = [sys.executable]
     if torchrun:
         launcher += [
@@ -104,11 +105,9 @@ def _run_cli(args, env=None, torchrun=False):
             "--nproc_per_node=2",
         ]
     command = launcher + ["-m", "speechbrain_wav2small.cli", "label", *args]
-    environment = dict(os.environ, **(env or {}))
     return subprocess.run(
         command,
         cwd=REPO,
-        env=environment,
         capture_output=True,
         text=True,
         timeout=120,
@@ -209,6 +208,34 @@ def test_manifest_keeps_placeholders_and_reruns_do_nothing(
         manifest_items(manifest)
 
 
+def _journal_rows(journal):
+    """Complete rows in a journal (its header line not counted)."""
+    if not journal.is_file():
+        return 0
+    return max(journal.read_bytes().count(b"\n") - 1, 0)
+
+
+def _kill_once_journalled(args, journal, rows, logs, timeout=120):
+    """Starts `wav2small label` and SIGKILLs it from outside as soon as
+    ``journal`` holds at least ``rows`` rows; returns its exit status."""
+    command = [sys.executable, "-m", "speechbrain_wav2small.cli", "label"]
+    with open(logs, "w") as log:
+        process = subprocess.Popen(
+            command + args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while process.poll() is None and time.monotonic() < deadline:
+                if _journal_rows(journal) >= rows:
+                    os.kill(process.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.001)
+            return process.wait(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(
     corpus, teacher, teacher_folder, tmp_path
 ):
@@ -231,15 +258,13 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(
         "--max_batch_size",
         "2",
     ]
-    killed = _run_cli(
-        args,
-        env={
-            "WAV2SMALL_LABEL_TEST_KILL_AFTER_BATCHES": "3",
-            "WAV2SMALL_LABEL_TEST_TORN_WRITE": "1",
-        },
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
     journal = cache_paths(out)["parts"] / "rank0.labels.csv"
+    logs = tmp_path / "killed.log"
+    status = _kill_once_journalled(args, journal, rows=1, logs=logs)
+    assert status == -signal.SIGKILL, logs.read_text()
+    # A write cut short by the kill: half a row, no line end.
+    with open(journal, "a", encoding="utf-8") as stream:
+        stream.write("torn-id,/a/torn/wr")
     written = journal.read_text()
     assert not written.endswith("\n")  # a torn last line
     assert not out.exists()
@@ -291,7 +316,8 @@ RUN_ON_MAIN_SCRIPT = """
 import sys
 import torch
 from speechbrain.utils.distributed import run_on_main
-from speechbrain_wav2small.labelling import PseudoLabeller, init_distributed
+from speechbrain_wav2small.labelling import PseudoLabeller
+from speechbrain_wav2small.utils.distributed import init_distributed
 from speechbrain_wav2small.teachers import load_teacher
 
 init_distributed("cpu")

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 
 from speechbrain_wav2small.dataio.audio import AudioError, audio_info
+from speechbrain_wav2small.utils.durable import atomic_write, atomic_write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def prepare_msp_podcast(data_folder, save_folder, skip_prep=False):
         rows_by_split["Test3"] = test3
 
     if errors:
-        _write_csv(save_folder / ERRORS_FILE, ["file", "reason"], errors)
+        atomic_write_csv(save_folder / ERRORS_FILE, ["file", "reason"], errors)
         shown = ", ".join(error["file"] for error in errors[:10])
         logger.warning(
             "%d audio file(s) missing or unreadable, left out of the "
@@ -123,15 +124,13 @@ def prepare_msp_podcast(data_folder, save_folder, skip_prep=False):
     for split, rows in rows_by_split.items():
         path = save_folder / f"{split}.csv"
         columns = COLUMNS if split != "Test3" else _unlabelled_columns()
-        _write_csv(path, columns, rows)
+        atomic_write_csv(path, columns, rows)
         manifests[split] = str(path)
         logger.info("%s: %d utterances -> %s", split, len(rows), path)
     # Written last: its presence says every manifest above is complete.
     options["manifests"] = manifests
     options["errors"] = len(errors)
-    _atomic_write_text(
-        save_folder / OPTIONS_FILE, json.dumps(options, indent=2)
-    )
+    atomic_write(save_folder / OPTIONS_FILE, json.dumps(options, indent=2))
     return manifests
 
 
@@ -195,6 +194,50 @@ def podcast_id(file_name):
     return parts[1] if len(parts) > 2 else ""
 
 
+def msp_podcast_id(utterance_id):
+    """Podcast id of an MSP-style ID (``MSP-PODCAST_0153_0024`` -> 0153),
+    or an empty string for other names (extra audio of any origin).
+
+    Example
+    -------
+    >>> msp_podcast_id("MSP-PODCAST_0153_0024"), msp_podcast_id("clip7")
+    ('0153', '')
+    >>> msp_podcast_id("my_own_clip")
+    ''
+    """
+    if not Path(utterance_id).stem.upper().startswith("MSP"):
+        return ""
+    return podcast_id(utterance_id)
+
+
+def podcasts_in(manifests):
+    """The set of podcast ids in the ``podcast`` column of manifests.
+
+    Arguments
+    ---------
+    manifests : list of str
+        Manifests written by :func:`prepare_msp_podcast`; empty entries and
+        missing files are skipped.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "Test1.csv")
+    >>> _ = open(path, "w").write("ID,podcast\\na,0011\\nb,0011\\nc,\\n")
+    >>> podcasts_in([path, None, "missing.csv"])
+    {'0011'}
+    """
+    podcasts = set()
+    for manifest in manifests:
+        if not manifest or not os.path.isfile(manifest):
+            continue
+        with open(manifest, newline="", encoding="utf-8") as stream:
+            for row in csv.DictReader(stream):
+                if row.get("podcast"):
+                    podcasts.add(row["podcast"])
+    return podcasts
+
+
 def _with_wav(name):
     return name if name.endswith(".wav") else f"{name}.wav"
 
@@ -248,21 +291,6 @@ def _unlabelled_columns():
 
 def _absolute(path):
     return str(Path(path).resolve())
-
-
-def _write_csv(path, columns, rows):
-    tmp = Path(f"{path}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _already_prepared(save_folder, options):

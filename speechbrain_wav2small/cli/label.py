@@ -16,15 +16,18 @@ import sys
 import torch
 
 from speechbrain_wav2small.dataio.audio import AudioError
-from speechbrain_wav2small.labelling import (
+from speechbrain_wav2small.labelling.cache import StaleCacheError
+from speechbrain_wav2small.labelling.labeller import (
     PseudoLabeller,
-    StaleCacheError,
-    folder_items,
-    init_distributed,
-    manifest_items,
     throughput_line,
 )
-from speechbrain_wav2small.teachers import TEACHERS, load_teacher
+from speechbrain_wav2small.labelling.sources import (
+    folder_items,
+    manifest_items,
+)
+from speechbrain_wav2small.teachers.configs import TEACHERS
+from speechbrain_wav2small.teachers.presets import load_teacher
+from speechbrain_wav2small.utils.distributed import init_distributed
 
 HELP = "label audio with a teacher (resumable, multi-process)"
 
@@ -91,7 +94,10 @@ def add_arguments(parser):
 
 
 def _load(args, device, rank):
+    """The teacher, loaded by rank 0 first under ``torchrun``."""
+
     def load():
+        """Loads the teacher in this process."""
         return load_teacher(
             args.teacher,
             source=args.teacher_source,
@@ -116,7 +122,10 @@ def _load(args, device, rank):
 
 
 def _items(args, rank):
+    """The clips to label, read once and shared under ``torchrun``."""
+
     def build():
+        """The clips of the manifest or folder."""
         if args.manifest:
             return manifest_items(args.manifest, _replacements(args))
         return folder_items(args.audio_dir)
@@ -137,6 +146,7 @@ def _items(args, rank):
 
 
 def _replacements(args):
+    """``$name`` placeholder values from ``--data_root`` and ``--replace``."""
     replacements = {"data_root": args.data_root} if args.data_root else {}
     for entry in args.replace:
         name, separator, value = entry.partition("=")

@@ -8,18 +8,11 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
-import csv
-import logging
-import os
-from pathlib import Path
-
 import speechbrain as sb
 import torch
 
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.dataio.audio import read_audio
-
-logger = logging.getLogger(__name__)
 
 
 def audio_pipeline(max_seconds=None, random_crop=False):
@@ -45,6 +38,7 @@ def audio_pipeline(max_seconds=None, random_crop=False):
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")
     def read(wav):
+        """Reads (and crops) one clip."""
         samples = torch.from_numpy(read_audio(wav))
         if max_samples is not None and samples.shape[0] > max_samples:
             start = 0
@@ -74,6 +68,7 @@ def label_pipeline(provides="targets"):
     @sb.utils.data_pipeline.takes(*DIMENSIONS)
     @sb.utils.data_pipeline.provides(provides)
     def labels(*values):
+        """The label columns as one float32 vector."""
         return torch.tensor([float(v) for v in values], dtype=torch.float32)
 
     return labels
@@ -85,7 +80,15 @@ def teacher_lookup_pipeline(label_cache):
     Arguments
     ---------
     label_cache : dict
-        As returned by :func:`speechbrain_wav2small.labelling.read_label_cache`.
+        As returned by
+        :func:`speechbrain_wav2small.labelling.cache.read_label_cache`
+        (which checks the cache).
+
+    Example
+    -------
+    >>> cache = {"labels": {"u1": {"labels": [0.5, 0.25, 1.0]}}}
+    >>> teacher_lookup_pipeline(cache)("u1")
+    tensor([0.5000, 0.2500, 1.0000])
     """
     labels = {
         utterance_id: torch.tensor(entry["labels"], dtype=torch.float32)
@@ -95,75 +98,7 @@ def teacher_lookup_pipeline(label_cache):
     @sb.utils.data_pipeline.takes("id")
     @sb.utils.data_pipeline.provides("teacher_targets")
     def lookup(utterance_id):
+        """The teacher's labels of one utterance."""
         return labels[utterance_id]
 
     return lookup
-
-
-def merge_label_caches(caches, out_csv, exclude_podcasts=()):
-    """Concatenates label caches into one training CSV.
-
-    Rows whose podcast id (second ``_`` token of an MSP-style ID) is in
-    ``exclude_podcasts`` are dropped, so extra audio cannot leak test
-    podcasts into training. Duplicate IDs keep their first occurrence.
-
-    Returns
-    -------
-    dict
-        Counts: ``kept``, ``excluded`` and ``duplicates``.
-    """
-    exclude_podcasts = set(exclude_podcasts)
-    seen, rows = set(), []
-    counts = {"kept": 0, "excluded": 0, "duplicates": 0}
-    for cache in caches:
-        with open(cache, newline="", encoding="utf-8") as stream:
-            for row in csv.DictReader(stream):
-                if row["ID"] in seen:
-                    counts["duplicates"] += 1
-                    continue
-                seen.add(row["ID"])
-                if msp_podcast_id(row["ID"]) in exclude_podcasts:
-                    counts["excluded"] += 1
-                    continue
-                rows.append(
-                    {k: row[k] for k in ("ID", "wav", "duration", *DIMENSIONS)}
-                )
-    counts["kept"] = len(rows)
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{out_csv}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(
-            stream, fieldnames=["ID", "wav", "duration", *DIMENSIONS]
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out_csv)
-    return counts
-
-
-def msp_podcast_id(utterance_id):
-    """Podcast id of an MSP-style ID (``MSP-PODCAST_0153_0024`` -> 0153),
-    or an empty string for other names.
-
-    Example
-    -------
-    >>> msp_podcast_id("MSP-PODCAST_0153_0024"), msp_podcast_id("clip7")
-    ('0153', '')
-    """
-    parts = Path(utterance_id).stem.split("_")
-    if len(parts) >= 3 and parts[0].upper().startswith("MSP"):
-        return parts[1]
-    return ""
-
-
-def podcasts_in(manifests):
-    """The set of podcast ids in the ``podcast`` column of manifests."""
-    podcasts = set()
-    for manifest in manifests:
-        if not manifest or not os.path.isfile(manifest):
-            continue
-        with open(manifest, newline="", encoding="utf-8") as stream:
-            for row in csv.DictReader(stream):
-                if row.get("podcast"):
-                    podcasts.add(row["podcast"])
-    return podcasts

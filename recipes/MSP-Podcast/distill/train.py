@@ -37,19 +37,27 @@ from speechbrain_wav2small.dataio.audio import audio_info, find_audio_files
 from speechbrain_wav2small.dataio.pipelines import (
     audio_pipeline,
     label_pipeline,
-    merge_label_caches,
-    podcasts_in,
     teacher_lookup_pipeline,
 )
 from speechbrain_wav2small.export import ExportError, export_onnx
-from speechbrain_wav2small.labelling import PseudoLabeller, read_label_cache
+from speechbrain_wav2small.labelling import (
+    PseudoLabeller,
+    merge_label_caches,
+    read_label_cache,
+)
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
 from speechbrain_wav2small.training.distillation import DistillationBrain
+from speechbrain_wav2small.training.reporting import update_results
 from speechbrain_wav2small.utils.complexity import count_parameters
 from speechbrain_wav2small.utils.distributed import unwrap
+from speechbrain_wav2small.utils.durable import atomic_write, atomic_write_csv
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
-from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402
+from msp_podcast_prepare import (  # noqa: E402
+    msp_podcast_id,
+    podcasts_in,
+    prepare_msp_podcast,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +112,7 @@ def write_noise_manifest(noise_folder, out_csv):
         raise FileNotFoundError(
             f"no audio files in noise folder {noise_folder}"
         )
-    with open(out_csv, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=["ID", "duration", "wav"])
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(out_csv, ["ID", "duration", "wav"], rows)
 
 
 def training_csv(hparams):
@@ -129,14 +134,15 @@ def write_training_set(hparams, manifests):
         excluded = podcasts_in(
             [manifests.get(s) for s in ("Test1", "Test2", "Test3")]
         )
+    # On the fly, the training split is the prepared manifest (human
+    # labels, not a label cache); its rows come first either way.
     from_cache = hparams["targets"] == "cache"
-    train_sources = [
-        label_cache_path(hparams, "Train") if from_cache else manifests["Train"]
-    ]
+    train_cache = [label_cache_path(hparams, "Train")] if from_cache else []
     counts = merge_label_caches(
-        train_sources + extra_caches,
+        train_cache + extra_caches,
         training_csv(hparams),
-        exclude_podcasts=excluded,
+        exclude=lambda utterance_id: msp_podcast_id(utterance_id) in excluded,
+        manifests=[] if from_cache else [manifests["Train"]],
     )
     logger.info(
         "Training set: %(kept)d utterances (%(excluded)d extra ones from test "
@@ -217,8 +223,7 @@ def export_best_student(brain, hparams, manifests, fingerprint):
         held_out_wavs=held_out[: hparams["export_held_out_items"]],
     )
     report["checkpoint"] = str(checkpoint.path)
-    with open(report_path, "w", encoding="utf-8") as stream:
-        json.dump(report, stream, indent=2)
+    atomic_write(report_path, json.dumps(report, indent=2))
     for name, size in report["bytes"].items():
         logger.info("Exported %s: %d bytes", name, size)
     return report
@@ -300,19 +305,14 @@ if __name__ == "__main__":
     )
     if if_main_process():
         fingerprint = teacher_fingerprint_of_run(hparams, teacher)
-        results_path = os.path.join(hparams["output_folder"], "results.json")
-        with open(results_path, encoding="utf-8") as stream:
-            results = json.load(stream)
-        results.update(
-            {
-                "student": hparams["student"],
-                "parameters": count_parameters(unwrap(brain.modules.student)),
-                "teacher_fingerprint": fingerprint,
-                "checkpoint": str(
-                    brain.checkpointer.find_checkpoint(max_key="ccc").path
-                ),
-            }
-        )
+        results = {
+            "student": hparams["student"],
+            "parameters": count_parameters(unwrap(brain.modules.student)),
+            "teacher_fingerprint": fingerprint,
+            "checkpoint": str(
+                brain.checkpointer.find_checkpoint(max_key="ccc").path
+            ),
+        }
         try:
             export = export_best_student(brain, hparams, manifests, fingerprint)
             results["onnx_bytes"] = export["bytes"]
@@ -321,7 +321,6 @@ if __name__ == "__main__":
             # The trained checkpoint stays; only the ONNX files are refused.
             logger.error("ONNX export refused: %s", error)
             results["export_error"] = str(error)
-        tmp = f"{results_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2)
-        os.replace(tmp, results_path)
+        update_results(
+            os.path.join(hparams["output_folder"], "results.json"), results
+        )
