@@ -16,21 +16,23 @@ from fitted_students import (
 )
 
 from speechbrain_wav2small import DIMENSIONS, __version__
-from speechbrain_wav2small import export as export_module
 from speechbrain_wav2small.export import (
     FLOAT_FILE,
     INT8_FILE,
     ExportError,
     OnnxStudent,
     export_onnx,
+    quantization,
+    tracing,
 )
-from speechbrain_wav2small.inference.onnx_emotion import (
+from speechbrain_wav2small.students import build_student
+from speechbrain_wav2small.utils import durable
+from speechbrain_wav2small.utils.model_files import (
     SESSION_CONFIG_KEY,
     WEIGHTS_ONLY_CONFIG,
 )
-from speechbrain_wav2small.students import build_student
 
-# Issue 5's size targets (bytes, 1 KB = 1000 bytes).
+# Size targets of the int8 files (bytes, 1 KB = 1000 bytes).
 WAV2SMALL_INT8_LIMIT = 30_000
 WAV2SMALL_72K_INT8_LIMIT = 100_000
 
@@ -207,16 +209,16 @@ def test_interrupted_write_keeps_previous_export(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
         return real_replace(source, target)
 
-    monkeypatch.setattr(export_module.os, "replace", interrupted_replace)
+    monkeypatch.setattr(durable.os, "replace", interrupted_replace)
     contents = {out / FLOAT_FILE: b"new float", out / INT8_FILE: b"new int8"}
     with pytest.raises(KeyboardInterrupt):
-        export_module._write_atomically(out, contents)
+        durable.atomic_write_files(contents)
     monkeypatch.undo()
     assert moved
     assert (out / FLOAT_FILE).read_bytes() == b"previous float"
     assert (out / INT8_FILE).read_bytes() == b"previous int8"
     assert sorted(p.name for p in out.iterdir()) == [INT8_FILE, FLOAT_FILE]
-    export_module._write_atomically(out, contents)
+    durable.atomic_write_files(contents)
     assert (out / INT8_FILE).read_bytes() == b"new int8"
     assert sorted(p.name for p in out.iterdir()) == [INT8_FILE, FLOAT_FILE]
 
@@ -227,7 +229,7 @@ def test_interrupted_first_export_leaves_nothing(tmp_path, monkeypatch):
     def failing_write(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export_module.os, "fsync", failing_write)
+    monkeypatch.setattr(durable.os, "fsync", failing_write)
     with pytest.raises(KeyboardInterrupt):
         _quick_export(out)
     assert not any(out.iterdir())
@@ -268,7 +270,7 @@ def test_auto_falls_back_to_int8_weights(tmp_path, monkeypatch, caplog):
                 )
         return broken
 
-    monkeypatch.setattr(export_module, "quantize_fast_path", shifted)
+    monkeypatch.setattr(quantization, "quantize_fast_path", shifted)
     report = _quick_export(tmp_path)
     assert report["quantization"] == "weights"
     assert "static int8 refused" in caplog.text
@@ -333,7 +335,7 @@ def test_cli_export(packaged, tmp_path, capsys):
 def test_front_end_stays_float_even_when_folded(tmp_path, monkeypatch):
     # With unlimited constant folding the DFT basis and the mel filterbank
     # become stored weights: they must still not be quantised.
-    monkeypatch.setattr(export_module, "CONSTANT_FOLD_LIMIT", 10**6)
+    monkeypatch.setattr(tracing, "CONSTANT_FOLD_LIMIT", 10**6)
     _quick_export(tmp_path)
     graph = onnx.load(tmp_path / INT8_FILE).graph
     stored = {tensor.name: tensor for tensor in graph.initializer}

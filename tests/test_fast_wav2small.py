@@ -11,8 +11,9 @@ import pytest
 import torch
 from conftest import pad_batch, randomize_batch_norm
 
-from speechbrain_wav2small.export import BranchingWav2Small, _export_graph
 from speechbrain_wav2small.export.graph import lazy_where
+from speechbrain_wav2small.export.tracing import export_graph
+from speechbrain_wav2small.export.wrappers import BranchingWav2Small
 from speechbrain_wav2small.inference.onnx_emotion import load_session
 from speechbrain_wav2small.lobes.fast_wav2small import FastWav2Small
 from speechbrain_wav2small.students import build_student
@@ -50,7 +51,7 @@ def test_exported_branches_pick_the_right_path(speech_clips):
     """Unpadded batches run the then-branch (no masks), padded batches and
     short clips the masked one; both agree with PyTorch."""
     model = _trained_like("wav2small")
-    raw, _ = _export_graph(BranchingWav2Small(model).eval())
+    raw, _ = export_graph(BranchingWav2Small(model).eval())
     joined = lazy_where(raw, BranchingWav2Small.FLAG)
     onnx.checker.check_model(joined, full_check=True)
     (branch,) = [node for node in joined.graph.node if node.op_type == "If"]

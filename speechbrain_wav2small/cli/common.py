@@ -13,6 +13,7 @@ import json
 import sys
 
 from speechbrain_wav2small.dataio.audio import AudioError
+from speechbrain_wav2small.export.quantization import QUANTIZATION_MODES
 from speechbrain_wav2small.students import STUDENTS
 
 #: Errors reported as one line (exit status 1) instead of a traceback; a
@@ -181,7 +182,7 @@ def add_export_arguments(parser):
     )
     parser.add_argument(
         "--quantization",
-        choices=("auto", "static", "weights", "dynamic"),
+        choices=QUANTIZATION_MODES,
         default="auto",
         help="int8 model: 'static' (calibrated int8 activations and "
         "kernels, Wav2Small only), 'weights' (int8 weights, float "

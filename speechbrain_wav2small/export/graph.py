@@ -8,6 +8,10 @@ the file), and the fast path stays in the main graph, where onnxruntime
 folds its weights into constants and picks its fastest convolution
 kernels (it does not do that inside a branch).
 
+:func:`strip_debug_info` and :func:`shorten_names` shrink a file by what a
+reader does not need: the exporter's stack traces and annotations, and the
+long internal names of the exporter and of the quantiser.
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -229,6 +233,7 @@ def compact(graph, opset):
 
 
 def _schema_defaults(node, opset):
+    """Attribute name -> default value of ``node``'s operator schema."""
     if node.domain not in ("", "ai.onnx"):
         return {}
     try:
@@ -243,5 +248,93 @@ def _schema_defaults(node, opset):
 
 
 def _value(attribute):
+    """An attribute's value, lists and tuples as lists (comparable)."""
     value = helper.get_attribute_value(attribute)
     return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def strip_debug_info(model):
+    """Removes the exporter's debug payload from ``model``, in place: node
+    metadata (stack traces with local paths and module scopes: tens of KB),
+    doc strings and shape annotations.
+
+    Example
+    -------
+    >>> node = helper.make_node("Relu", ["x"], ["y"], doc_string="trace")
+    >>> graph = helper.make_graph([node], "g", [], [])
+    >>> model = helper.make_model(graph)
+    >>> strip_debug_info(model)
+    >>> model.graph.node[0].doc_string
+    ''
+    """
+    graph = model.graph
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.ClearField("doc_string")
+    del graph.value_info[:]
+    graph.ClearField("doc_string")
+    model.ClearField("doc_string")
+
+
+def shorten_names(graph, prefix="v", scopes=None, min_length=0):
+    """Renames the internal values of ``graph`` ``prefix0``, ``prefix1``...
+    in order of appearance, and its nodes ``n0``, ``n1``...; graph inputs
+    and outputs keep their names. Edits ``graph`` in place.
+
+    Arguments
+    ---------
+    graph : onnx.GraphProto
+        A topologically sorted graph.
+    prefix : str
+        Start of the new value names.
+    scopes : tuple of str, optional
+        When given, initializers are not renumbered but lose these leading
+        scopes (``"student.head.bias"`` -> ``"head.bias"``), so weights stay
+        readable; a name that would then clash becomes ``w<k>``.
+    min_length : int
+        Names this long or shorter are kept.
+
+    Example
+    -------
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Neg", ["x"], ["student/neg_output_0"]),
+    ...      helper.make_node("Add", ["student/neg_output_0", "student.b"],
+    ...                       ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", 1, [1])],
+    ...     [helper.make_tensor_value_info("y", 1, [1])],
+    ...     [numpy_helper.from_array(np.float32([1]), "student.b")])
+    >>> shorten_names(graph, scopes=("student.",))
+    >>> [list(node.input) for node in graph.node]
+    [['x'], ['v0', 'b']]
+    >>> shorten_names(graph, prefix="q")
+    >>> [list(node.input) for node in graph.node]
+    [['x'], ['q1', 'q0']]
+    """
+    keep = {value.name for value in graph.input}
+    keep |= {value.name for value in graph.output}
+    renamed = {}
+
+    def short(name):
+        """The new name of ``name`` (given on first sight)."""
+        if not name or name in keep or len(name) <= min_length:
+            return name
+        if name not in renamed:
+            renamed[name] = f"{prefix}{len(renamed)}"
+        return renamed[name]
+
+    readable = {}
+    for initializer in graph.initializer:
+        if scopes is None:
+            initializer.name = short(initializer.name)
+            continue
+        name = initializer.name
+        for scope in scopes:
+            name = name.removeprefix(scope)
+        if name in readable.values() or name in keep:
+            name = f"w{len(readable)}"
+        readable[initializer.name] = name
+        initializer.name = name
+    for index, node in enumerate(graph.node):
+        node.name = f"n{index}"
+        node.input[:] = [readable.get(n) or short(n) for n in node.input]
+        node.output[:] = [short(name) for name in node.output]

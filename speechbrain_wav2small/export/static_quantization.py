@@ -4,10 +4,10 @@ onnxruntime's static quantisation (``quantize_static``, QDQ format,
 MinMax calibration) gives every 3x3 convolution after the first uint8
 activations and int8 weights (per output channel), so onnxruntime runs
 them as ``QLinearConv`` with its VNNI/AVX-512 int8 kernels: about 1.4x the
-float speed of the fast form on a 10 s clip. What stays float: the front
-end (quantising the log-mel input wrecks it), the first convolution (one
-input channel: its int8 kernel is slower than the float one), the
-attention softmax and the head.
+float speed of the fast form on a 10 s clip (``benchmarks/inference.py``).
+What stays float: the front end (quantising the log-mel input wrecks it),
+the first convolution (one input channel: its int8 kernel is slower than
+the float one), the attention softmax and the head.
 
 Two things are done around the library call so the file stays small:
 
@@ -18,9 +18,10 @@ Two things are done around the library call so the file stays small:
   model;
 * identical small constants (zero points, shapes) are stored once.
 
-Only the unmasked path (of :class:`~speechbrain_wav2small.export.
-BranchingWav2Small`) gets int8 activations; the masked
-path for padded batches reads the same int8 weights, dequantised.
+Only the unmasked path (of
+:class:`~speechbrain_wav2small.export.wrappers.BranchingWav2Small`) gets
+int8 activations; the masked path for padded batches reads the same int8
+weights, dequantised.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -42,7 +43,12 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from speechbrain_wav2small.export.graph import ancestors, int8_weights
+from speechbrain_wav2small.export.graph import (
+    ancestors,
+    int8_weights,
+    shorten_names,
+)
+from speechbrain_wav2small.utils.model_files import LENGTHS_INPUT, WAVS_INPUT
 
 
 class _DropAdvice(logging.Filter):
@@ -50,11 +56,13 @@ class _DropAdvice(logging.Filter):
     exported graph already carries what it would add)."""
 
     def filter(self, record):
+        """False for the advice, True for anything else."""
         return "before quantization" not in record.getMessage()
 
 
 @contextlib.contextmanager
 def _without_advice():
+    """Drops the quantiser's pre-processing advice for the block."""
     root = logging.getLogger()
     advice = _DropAdvice()
     root.addFilter(advice)
@@ -68,13 +76,15 @@ class _Clips(CalibrationDataReader):
     """Feeds one clip at a time (batch 1, unpadded)."""
 
     def __init__(self, clips):
+        """Feeds ``clips`` (1-D float arrays), each with length 1.0."""
         ones = np.ones(1, np.float32)
         self._feeds = iter(
-            {"wavs": np.asarray(c, np.float32)[None], "wav_lens": ones}
+            {WAVS_INPUT: np.asarray(c, np.float32)[None], LENGTHS_INPUT: ones}
             for c in clips
         )
 
     def get_next(self):
+        """The next feed, or None after the last clip."""
         return next(self._feeds, None)
 
 
@@ -100,6 +110,14 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
     -------
     onnx.ModelProto
         The quantised graph, same inputs and outputs.
+
+    Example
+    -------
+    An exported graph is needed, so this is not run as a doctest::
+
+        int8_model = quantize_fast_path(
+            float_model, front_end, BranchingWav2Small.FLAG, clips, 8
+        )
     """
     model = _fold_weight_padding(model)
     graph = model.graph
@@ -126,13 +144,10 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
         # save little time and cost a QDQ pair and a bias scale each.
         or (node.op_type == "Conv" and _kernel_size(node) == [1, 1])
     ]
-    with tempfile.TemporaryDirectory() as work, _without_advice():
-        source = os.path.join(work, "float.onnx")
-        target = os.path.join(work, "int8.onnx")
-        onnx.save(model, source)
-        quantize_static(
-            source,
-            target,
+    with _without_advice():
+        quantized = on_files(
+            quantize_static,
+            model,
             _Clips(calibration_clips),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv", "Relu", "MaxPool"],
@@ -142,17 +157,46 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
-        quantized = onnx.load(target)
     _dequantize_leftover_weights(quantized)
     _drop_zero_points(quantized)
     _cut_padding(quantized, channels)
     _share_identical_constants(quantized)
-    _shorten_names(quantized.graph)
+    # The quantiser's long names (v12_DequantizeLinear_Output...) become
+    # q0, q1...
+    shorten_names(quantized.graph, prefix="q", min_length=4)
     del quantized.graph.value_info[:]  # the quantiser's shape annotations
     return quantized
 
 
+def on_files(quantizer, model, *args, **options):
+    """Runs one of onnxruntime's quantisers, which read the float model from
+    a file and write the int8 one to a file, on ``model`` in memory:
+    ``quantizer(source, target, *args, **options)``; returns the int8 model.
+
+    Example
+    -------
+    >>> from onnxruntime.quantization import quantize_dynamic
+    >>> weight = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", 1, [1, 4])],
+    ...     [helper.make_tensor_value_info("y", 1, [1, 4])], [weight])
+    >>> model = helper.make_model(
+    ...     graph, opset_imports=[helper.make_opsetid("", 18)])
+    >>> int8_model = on_files(quantize_dynamic, model)
+    >>> "MatMulInteger" in [node.op_type for node in int8_model.graph.node]
+    True
+    """
+    with tempfile.TemporaryDirectory() as work:
+        source = os.path.join(work, "float.onnx")
+        target = os.path.join(work, "int8.onnx")
+        onnx.save(model, source)
+        quantizer(source, target, *args, **options)
+        return onnx.load(target)
+
+
 def _kernel_size(node):
+    """A convolution's ``kernel_shape`` as a list (None if not set)."""
     for attribute in node.attribute:
         if attribute.name == "kernel_shape":
             return list(attribute.ints)
@@ -276,6 +320,7 @@ def _kept(array, channels):
 
 
 def _nonzero_outside(array, kept):
+    """Whether ``array`` holds a nonzero value outside its cut ``kept``."""
     rest = array.copy()
     rest[tuple(slice(0, size) for size in kept.shape)] = 0
     return bool(rest.any())
@@ -322,23 +367,3 @@ def _share_identical_constants(model, max_bytes=256):
             first[key] = tensor.name
     for node in graph.node:
         node.input[:] = [renamed.get(name, name) for name in node.input]
-
-
-def _shorten_names(graph):
-    """The quantiser's long names (``v12_DequantizeLinear_Output``...)
-    become ``q0``, ``q1``...; graph inputs and outputs keep theirs."""
-    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
-    renamed = {}
-
-    def short(name):
-        if not name or name in keep or len(name) <= 4:
-            return name
-        if name not in renamed:
-            renamed[name] = f"q{len(renamed)}"
-        return renamed[name]
-
-    for tensor in graph.initializer:
-        tensor.name = short(tensor.name)
-    for node in graph.node:
-        node.input[:] = [short(name) for name in node.input]
-        node.output[:] = [short(name) for name in node.output]

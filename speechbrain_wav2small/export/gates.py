@@ -1,0 +1,302 @@
+"""The checks an export must pass before anything is written, and their audio.
+
+1. :func:`check_parity`: onnxruntime float vs PyTorch, max absolute
+   difference <= :data:`MAX_ABS_DIFF` at :data:`PARITY_SECONDS` and
+   :data:`PARITY_BATCH_SIZES` (batches padded with relative lengths);
+2. :func:`check_int8`: int8 vs float, CCC >= :data:`MIN_CCC` per dimension
+   over held-out audio (:func:`held_out_items`).
+
+A failed check raises :class:`ExportError`.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import logging
+import math
+import os
+
+import numpy as np
+import torch
+
+from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
+from speechbrain_wav2small.dataio.audio import find_audio_files, read_audio
+from speechbrain_wav2small.dataio.reference_speech import (
+    reference_speech_clips,
+)
+from speechbrain_wav2small.objectives import ccc
+from speechbrain_wav2small.utils.model_files import (
+    LENGTHS_INPUT,
+    OUTPUT_NAME,
+    WAVS_INPUT,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Clip durations (s) and batch sizes of the float parity check, and its
+#: tolerance (max absolute difference).
+PARITY_SECONDS = (0.5, 3.0, 10.0, 30.0)
+PARITY_BATCH_SIZES = (1, 3)
+MAX_ABS_DIFF = 1e-4
+
+#: Minimum int8-vs-float CCC, per dimension.
+MIN_CCC = 0.999
+
+
+class ExportError(RuntimeError):
+    """An export that failed one of its checks; nothing was written."""
+
+
+def _run_session(session, wavs, wav_lens):
+    """Scores [batch, 3] of an onnxruntime ``session`` for ``wavs``
+    [batch, time] and relative lengths ``wav_lens`` [batch]."""
+    return session.run(
+        [OUTPUT_NAME],
+        {WAVS_INPUT: wavs.astype(np.float32), LENGTHS_INPUT: wav_lens},
+    )[0]
+
+
+def check_parity(
+    wrapper,
+    session,
+    held_out,
+    seconds=PARITY_SECONDS,
+    batch_sizes=PARITY_BATCH_SIZES,
+    tolerance=MAX_ABS_DIFF,
+    sample_rate=SAMPLE_RATE,
+):
+    """onnxruntime float vs PyTorch on real audio at several shapes.
+
+    Arguments
+    ---------
+    wrapper : torch.nn.Module
+        The exported module, in eval mode on the CPU.
+    session : onnxruntime.InferenceSession
+        The float model.
+    held_out : list of numpy.ndarray
+        Audio the batches are cut from.
+    seconds, batch_sizes : tuple
+        Clip durations and batch sizes checked (every pair).
+    tolerance : float
+        Largest allowed absolute difference.
+    sample_rate : int
+        Rate of ``held_out`` in Hz.
+
+    Returns
+    -------
+    dict
+        ``max_abs_diff``, ``tolerance``, ``by_shape`` (``"3s x1"`` -> diff).
+
+    Raises
+    ------
+    ExportError
+        Some shape differs by more than ``tolerance``.
+
+    Example
+    -------
+    An exported model is needed, so this is not run as a doctest::
+
+        check_parity(OnnxStudent(student).eval(), session, clips)
+    """
+    source = np.concatenate(held_out)
+    results = {}
+    for duration in seconds:
+        for batch_size in batch_sizes:
+            total = max(1, int(round(duration * sample_rate)))
+            wavs, wav_lens = _padded_batch(source, total, batch_size)
+            with torch.no_grad():
+                expected = wrapper(
+                    torch.from_numpy(wavs), torch.from_numpy(wav_lens)
+                ).numpy()
+            got = _run_session(session, wavs, wav_lens)
+            difference = float(np.abs(got - expected).max())
+            if not np.isfinite(difference):
+                difference = math.inf
+            results[f"{duration:g}s x{batch_size}"] = difference
+    worst = max(results.values())
+    if worst > tolerance:
+        raise ExportError(
+            "float ONNX differs from PyTorch by up to "
+            f"{worst:.3g} (tolerance {tolerance:g}): "
+            + ", ".join(f"{k}: {v:.3g}" for k, v in results.items())
+        )
+    return {"max_abs_diff": worst, "tolerance": tolerance, "by_shape": results}
+
+
+def _padded_batch(source, total, batch_size):
+    """``batch_size`` rows of ``total`` samples cut from ``source``, zero
+    beyond their relative lengths: (wavs, wav_lens) as float32."""
+    # Rows start at different offsets; later rows are shorter so the
+    # padding and length masking are exercised too.
+    fractions = np.linspace(1.0, 0.45, batch_size)
+    wavs = np.stack(
+        [_crop(source, total, row * 7919) for row in range(batch_size)]
+    )
+    lengths = np.maximum(np.round(fractions * total), 1) / total
+    wavs[np.arange(total)[None, :] >= lengths[:, None] * total] = 0
+    return wavs, lengths.astype(np.float32)
+
+
+def check_int8(float_session, int8_session, held_out, min_ccc=MIN_CCC):
+    """int8 vs float CCC per dimension over the held-out clips.
+
+    Arguments
+    ---------
+    float_session, int8_session : onnxruntime.InferenceSession
+        The two models.
+    held_out : list of numpy.ndarray
+        Clips, each scored alone (batch 1, unpadded).
+    min_ccc : float
+        Minimum CCC, per dimension.
+
+    Returns
+    -------
+    dict
+        ``int8_ccc`` (dimension -> CCC), ``int8_min_ccc``,
+        ``int8_max_abs_diff``.
+
+    Raises
+    ------
+    ExportError
+        The int8 model gives NaN or Inf, or a CCC is below ``min_ccc``.
+
+    Example
+    -------
+    Exported models are needed, so this is not run as a doctest::
+
+        check_int8(float_session, int8_session, clips)["int8_ccc"]
+    """
+    ones = np.ones(1, dtype=np.float32)
+    float_scores = np.concatenate(
+        [_run_session(float_session, clip[None], ones) for clip in held_out]
+    )
+    int8_scores = np.concatenate(
+        [_run_session(int8_session, clip[None], ones) for clip in held_out]
+    )
+    if not np.isfinite(int8_scores).all():
+        raise ExportError("the int8 model gives NaN or Inf on held-out audio")
+    values = ccc(torch.from_numpy(int8_scores), torch.from_numpy(float_scores))
+    per_dimension = {
+        name: float(value) for name, value in zip(DIMENSIONS, values)
+    }
+    failing = {
+        name: value
+        for name, value in per_dimension.items()
+        if not value >= min_ccc  # NaN fails too
+    }
+    if failing:
+        raise ExportError(
+            f"int8 vs float CCC below {min_ccc} on {len(held_out)} held-out "
+            "clips: "
+            + ", ".join(f"{k} {v:.5f}" for k, v in failing.items())
+            + " (a model whose predictions barely vary across clips, e.g. "
+            "untrained, cannot pass; or try the other quantization mode)"
+        )
+    return {
+        "int8_ccc": per_dimension,
+        "int8_min_ccc": min_ccc,
+        "int8_max_abs_diff": float(np.abs(int8_scores - float_scores).max()),
+    }
+
+
+def held_out_items(held_out, sample_rate=SAMPLE_RATE, max_seconds=30.0):
+    """The held-out clips as float32 arrays, at most ``max_seconds`` each.
+
+    Arguments
+    ---------
+    held_out : list, str, os.PathLike or None
+        1-D arrays or tensors at ``sample_rate``, audio file paths, or
+        folders. ``None``: windows of the real speech shipped with the
+        package (:func:`~speechbrain_wav2small.dataio.reference_speech.
+        reference_speech_clips`), with a warning.
+    sample_rate : int
+        Rate of the returned clips in Hz (files are resampled).
+    max_seconds : float
+        Longer clips are cut.
+
+    Returns
+    -------
+    list of numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        Fewer than 8 clips.
+
+    Example
+    -------
+    >>> clips = held_out_items([np.zeros(40000)] * 8, max_seconds=2.0)
+    >>> len(clips), clips[0].shape, str(clips[0].dtype)
+    (8, (32000,), 'float32')
+    """
+    if held_out is None:
+        logger.warning(
+            "no held-out audio given to the int8 check: using the short "
+            "read-speech recordings shipped with the package; pass your "
+            "own held-out speech for a real check"
+        )
+        items = reference_speech_clips(sample_rate=sample_rate)
+    else:
+        items = _read_items(held_out, sample_rate)
+    limit = int(max_seconds * sample_rate)
+    items = [np.ascontiguousarray(x[:limit], dtype=np.float32) for x in items]
+    if len(items) < 8:
+        raise ValueError(
+            f"the int8 check needs at least 8 held-out clips, got {len(items)}"
+        )
+    return items
+
+
+def _read_items(held_out, sample_rate):
+    """Arrays, tensors, files and folders of ``held_out`` as 1-D arrays."""
+    if isinstance(held_out, (str, os.PathLike)):
+        held_out = [held_out]
+    items = []
+    for item in held_out:
+        if isinstance(item, (str, os.PathLike)):
+            if os.path.isdir(item):
+                paths = find_audio_files(item)
+                items.extend(read_audio(p, sample_rate) for p in paths)
+            else:
+                items.append(read_audio(item, sample_rate))
+        else:
+            if isinstance(item, torch.Tensor):
+                item = item.detach().cpu().numpy()
+            items.append(np.asarray(item, dtype=np.float32).reshape(-1))
+    return items
+
+
+def calibration_clips(held_out, sample_rate=SAMPLE_RATE):
+    """The clips a static int8 model is calibrated on: ``held_out``, then
+    each of them framed by silence.
+
+    Real recordings reach the log-mel floor in digital silence, which
+    held-out crops may never show: a static model calibrated without it
+    clips there (a clean test file scored 0.40 instead of -0.56).
+
+    Example
+    -------
+    >>> [len(clip) for clip in calibration_clips([np.ones(16000)])]
+    [16000, 32000]
+    """
+    return held_out + _framed_by_silence(held_out, sample_rate)
+
+
+def _framed_by_silence(clips, sample_rate, seconds=0.5):
+    """Each clip with ``seconds`` of zeros before and after it."""
+    silence = np.zeros(int(seconds * sample_rate), np.float32)
+    return [np.concatenate([silence, clip, silence]) for clip in clips]
+
+
+def _crop(source, length, offset):
+    """``length`` samples of ``source`` from ``offset``, tiled if short.
+
+    Example
+    -------
+    >>> _crop(np.arange(4), 6, 3).tolist()
+    [3, 0, 1, 2, 3, 0]
+    """
+    repeats = int(math.ceil((length + offset) / len(source))) + 1
+    tiled = np.tile(source, repeats) if repeats > 1 else source
+    start = offset % len(source)
+    return np.ascontiguousarray(tiled[start : start + length])

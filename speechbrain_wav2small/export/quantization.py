@@ -1,0 +1,216 @@
+"""The int8 model of an export: which quantisation, and how.
+
+Modes (:data:`QUANTIZATION_MODES`):
+
+* ``"static"`` (Wav2Small only): uint8 activations calibrated on real
+  held-out audio and int8 weights, so onnxruntime runs the 3x3
+  convolutions with its int8 kernels
+  (:mod:`~speechbrain_wav2small.export.static_quantization`);
+* ``"weights"``: int8 weights dequantised in the graph, float arithmetic
+  (:func:`~speechbrain_wav2small.export.graph.int8_weights`); the int8
+  weights cost nothing in accuracy (CCC vs float >= 0.9995 on the test
+  students);
+* ``"dynamic"``: onnxruntime's dynamic int8 (``ConvInteger``), which lost
+  up to 0.002 CCC there;
+* ``"auto"``: static for Wav2Small given real held-out audio, then
+  weights if static fails the int8 gate; weights otherwise
+  (:func:`int8_modes`).
+
+In every mode the log-mel front end stays float: quantising it wrecks the
+output.
+
+Authors
+ * speechbrain-wav2small contributors 2026
+"""
+
+import json
+
+import onnx
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from speechbrain_wav2small.export.gates import ExportError
+from speechbrain_wav2small.export.graph import int8_weights
+from speechbrain_wav2small.export.static_quantization import (
+    on_files,
+    quantize_fast_path,
+)
+from speechbrain_wav2small.export.wrappers import BranchingWav2Small
+from speechbrain_wav2small.utils.model_files import (
+    SESSION_CONFIG_KEY,
+    WEIGHTS_ONLY_CONFIG,
+)
+
+QUANTIZATION_MODES = ("auto", "static", "weights", "dynamic")
+
+#: What the ``quantization`` metadata of an int8 file says, per mode.
+DESCRIPTIONS = {
+    "static": "int8 weights and activations (calibrated), int8 kernels",
+    "weights": "int8 weights (per channel, symmetric), float arithmetic",
+    "dynamic": "onnxruntime dynamic int8 (per channel)",
+}
+
+
+def check_mode(quantization, is_wav2small):
+    """Raises ``ValueError`` for an unknown mode, or ``"static"`` for a
+    student other than Wav2Small.
+
+    Example
+    -------
+    >>> check_mode("weights", is_wav2small=False)
+    >>> check_mode("static", is_wav2small=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: quantization='static' is for Wav2Small students
+    """
+    if quantization not in QUANTIZATION_MODES:
+        raise ValueError(
+            f"quantization must be one of {QUANTIZATION_MODES}, "
+            f"got {quantization!r}"
+        )
+    if quantization == "static" and not is_wav2small:
+        raise ValueError("quantization='static' is for Wav2Small students")
+
+
+def int8_modes(quantization, is_wav2small, real_audio):
+    """The modes to try, in order, until one passes the int8 gate.
+
+    Static int8 is only as good as its calibration audio: ``"auto"`` tries
+    it only for Wav2Small with the user's own held-out audio
+    (``real_audio``).
+
+    Example
+    -------
+    >>> int8_modes("auto", is_wav2small=True, real_audio=True)
+    ['static', 'weights']
+    >>> int8_modes("auto", is_wav2small=True, real_audio=False)
+    ['weights']
+    """
+    if quantization != "auto":
+        return [quantization]
+    modes = ["weights"]
+    if is_wav2small and real_audio:
+        modes.insert(0, "static")
+    return modes
+
+
+def quantization_metadata(mode):
+    """The metadata an int8 file of ``mode`` adds: its description and, for
+    ``"weights"``, the onnxruntime session settings it needs.
+
+    Example
+    -------
+    >>> sorted(quantization_metadata("weights"))
+    ['onnxruntime_session_config', 'quantization']
+    """
+    metadata = {"quantization": DESCRIPTIONS[mode]}
+    if mode == "weights":
+        metadata[SESSION_CONFIG_KEY] = json.dumps(WEIGHTS_ONLY_CONFIG)
+    return metadata
+
+
+def quantize(float_model, front_end, mode, calibration_clips=(), channels=None):
+    """int8 weights for the convolutions and the head; front end float.
+
+    Arguments
+    ---------
+    float_model : onnx.ModelProto
+        The float graph as traced (for Wav2Small, before its ``If``).
+    front_end : set of int
+        Positions of the front end's nodes: the DFT and the mel product
+        stay float even where their weights were folded into stored
+        constants (quantising them wrecks the output).
+    mode : str
+        ``"static"``, ``"weights"`` or ``"dynamic"``.
+    calibration_clips : list of numpy.ndarray
+        Speech for the static calibration.
+    channels : int, optional
+        Trained width of a Wav2Small (static only).
+
+    Returns
+    -------
+    onnx.ModelProto
+        A new model; ``float_model`` is left untouched.
+
+    Example
+    -------
+    An exported model is needed, so this is not run as a doctest::
+
+        int8_model = quantize(float_model, front_end, "weights")
+    """
+    targets = _weights_to_quantize(float_model.graph, front_end)
+    if mode == "static":
+        return quantize_fast_path(
+            float_model,
+            front_end,
+            BranchingWav2Small.FLAG,
+            calibration_clips,
+            channels=channels,
+        )
+    if mode == "weights":
+        model = onnx.ModelProto()
+        model.CopyFrom(float_model)
+        int8_weights(
+            model.graph, {name: axis for name, (_, axis) in targets.items()}
+        )
+        return model
+    nodes = [node for node, _ in targets.values()]
+    return _quantize_dynamic(float_model, nodes)
+
+
+def _weights_to_quantize(graph, front_end):
+    """Weight name -> (node name, output-channel axis) of every Conv, Gemm
+    and MatMul outside the front end whose weight is stored."""
+    initializers = {tensor.name for tensor in graph.initializer}
+    # A weight zero-padded in the graph (the fast Wav2Small) is quantised
+    # before its padding, whose zeros stay exact.
+    padded_from = {
+        node.output[0]: node.input[0]
+        for node in graph.node
+        if node.op_type == "Pad" and node.input[0] in initializers
+    }
+    targets = {}
+    for index, node in enumerate(graph.node):
+        if (
+            node.op_type not in ("Conv", "Gemm", "MatMul")
+            or index in front_end
+            or len(node.input) < 2
+        ):
+            continue
+        weight = node.input[1]
+        if weight not in initializers and node.op_type == "Conv":
+            weight = padded_from.get(weight)
+        if weight in initializers:
+            targets[weight] = (node.name, _channel_axis(node))
+    if not targets:
+        raise ExportError("no convolution or linear layer to quantise")
+    return targets
+
+
+def _quantize_dynamic(float_model, nodes):
+    """onnxruntime's dynamic int8 of ``nodes`` (per channel)."""
+    return on_files(
+        quantize_dynamic,
+        float_model,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        nodes_to_quantize=nodes,
+        extra_options={"MatMulConstBOnly": True},
+    )
+
+
+def _channel_axis(node):
+    """Output-channel axis of a layer's weight: 0 for Conv weights and for
+    Gemm weights stored transposed, the last for a MatMul right-hand side.
+
+    Example
+    -------
+    >>> from onnx import helper
+    >>> _channel_axis(helper.make_node("Gemm", ["x", "w", "b"], ["y"]))
+    1
+    """
+    if node.op_type == "MatMul":
+        return -1
+    if node.op_type == "Gemm":
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    return 0
