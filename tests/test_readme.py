@@ -42,7 +42,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
         "speech.flac": str(SPEECH),
         "speech.wav": str(SPEECH),
         "podcast.wav": str(LONG_SPEECH),
-        "day-long-recording.wav": str(LONG_SPEECH),
+        "day-long-recording.wav": str(SPEECH),
     }
     # SpeechBrain links a package's files into a savedir under the working
     # folder; keep that out of the repository.
@@ -59,8 +59,8 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     assert namespace["scores"].shape == (2, 3)
     student, pretrained, _, onnx_model = models
     assert set(pretrained.predict_file(str(SPEECH))) == set(DIMENSIONS)
-    streamed = namespace["stream"].predict_file(str(LONG_SPEECH))
-    whole = pretrained.predict_file(str(LONG_SPEECH))
+    streamed = namespace["stream"].predict_file(str(SPEECH))
+    whole = pretrained.predict_file(str(SPEECH))
     assert streamed.tolist() == pytest.approx(
         [whole[name] for name in DIMENSIONS], abs=1e-4
     )

@@ -37,7 +37,6 @@ Authors
 """
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -490,10 +489,9 @@ def generate_corpus(
             "PCM_16",
         )
     # Not part of MSP's layout: the generator's ground truth, for checks.
-    with open(out / "demo_factors.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["FileName", *FACTORS])
-        writer.writeheader()
-        writer.writerows(factor_rows)
+    atomic_write_csv(
+        out / "demo_factors.csv", ["FileName", *FACTORS], factor_rows
+    )
     _write_labels(out, rows, legacy)
     return len(rows)
 
