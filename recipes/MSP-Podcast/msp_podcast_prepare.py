@@ -239,10 +239,12 @@ def podcasts_in(manifests):
 
 
 def _with_wav(name):
+    """``name`` with the ``.wav`` extension (older label files omit it)."""
     return name if name.endswith(".wav") else f"{name}.wav"
 
 
 def _manifest_row(name, entry, audio_folder, errors):
+    """The manifest row of a labelled file, or None (reason in ``errors``)."""
     path = audio_folder / name
     try:
         duration = audio_info(path)["duration"]
@@ -263,6 +265,7 @@ def _manifest_row(name, entry, audio_folder, errors):
 
 
 def _test3_rows(audio_folder, labelled, errors):
+    """Rows of the audio-only Test3 files; unreadable ones go to ``errors``."""
     rows = []
     for path in sorted(audio_folder.glob("*.wav")):
         if "_test3_" not in path.name.lower() or path.name in labelled:
@@ -286,14 +289,17 @@ def _test3_rows(audio_folder, labelled, errors):
 
 
 def _unlabelled_columns():
+    """The manifest columns without the emotion attributes."""
     return [c for c in COLUMNS if c not in ATTRIBUTES]
 
 
 def _absolute(path):
+    """``path`` made absolute, so manifests work from any folder."""
     return str(Path(path).resolve())
 
 
 def _already_prepared(save_folder, options):
+    """True when ``save_folder`` holds manifests made from the same corpus."""
     path = save_folder / OPTIONS_FILE
     if not path.is_file():
         return False
@@ -304,6 +310,7 @@ def _already_prepared(save_folder, options):
 
 
 def _existing_manifests(save_folder):
+    """Split -> manifest path, as recorded by an earlier preparation."""
     saved = json.loads((save_folder / OPTIONS_FILE).read_text(encoding="utf-8"))
     return saved["manifests"]
 

@@ -75,6 +75,7 @@ def audio_info(path):
 
 
 def _check_exists(path):
+    """Refuses a missing path, a folder or an empty file, naming it."""
     if not os.path.exists(path):
         raise AudioError(path, "file does not exist")
     if os.path.isdir(path):

@@ -203,6 +203,7 @@ class OnnxEmotionDimensions(FilePredictor):
         return self.session.run(None, feeds)[0]
 
     def _predict_arrays(self, arrays):
+        """Scores [n, 3] (float64) of 1-D arrays, padded into one batch."""
         return self.predict_batch(*pad_arrays(arrays)).astype(np.float64)
 
     def __call__(self, wavs, wav_lens=None):
