@@ -32,9 +32,13 @@ bench-inference: venv
 bench-pipeline: venv
 	$(PY) benchmarks/pipeline.py --out benchmarks/results/pipeline.json
 
+# SpeechBrain's linters and rule set (ruff E, W, F, I, B, C4, UP; yamllint)
+# on every file git tracks or would track.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	git ls-files --cached --others --exclude-standard '*.yaml' '*.yml' \
+	    | xargs $(VENV)/bin/python -m yamllint --no-warnings
 
 format: venv
 	$(VENV)/bin/ruff format .

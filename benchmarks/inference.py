@@ -182,14 +182,9 @@ def _numpy_rate(size, repeats):
         "    best = min(best, time.perf_counter() - t)\n"
         f"print({size}**3 / best)\n"
     )
-    one_thread = {
-        name: "1"
-        for name in (
-            "OMP_NUM_THREADS",
-            "OPENBLAS_NUM_THREADS",
-            "MKL_NUM_THREADS",
-        )
-    }
+    one_thread = dict.fromkeys(
+        ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"
+    )
     completed = subprocess.run(
         [sys.executable, "-c", code],
         env=dict(os.environ, **one_thread),

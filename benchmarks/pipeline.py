@@ -79,12 +79,13 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
     backbone_config,
     build_teacher,
 )
-from speechbrain_wav2small.training.distillation import (  # noqa: E402
-    DistillationBrain,
-)
 
 DATA = REPO / "tests" / "data"
 DISTILL_RECIPE = REPO / "recipes" / "MSP-Podcast" / "distill"
+# The Brain lives in the recipe's train.py, as in every SpeechBrain recipe.
+sys.path.insert(0, str(DISTILL_RECIPE))
+from train import DistillationBrain  # noqa: E402
+
 SOURCES = (
     "ASR_spk1_snt1.wav",
     "ASR_spk1_snt3.wav",
@@ -317,7 +318,10 @@ def _epoch_times(record):
     """
     steps = record["steps"]
     previous = [record["start"]] + [end for _, end in steps[:-1]]
-    waits = [start - before for (start, _), before in zip(steps, previous)]
+    waits = [
+        start - before
+        for (start, _), before in zip(steps, previous, strict=True)
+    ]
     loop = record["end"] - record["start"]
     step = sum(end - start for start, end in steps)
     return {
@@ -470,7 +474,9 @@ def distillation(args, corpus):
     # the per-pair ratios discounts epochs that other processes slowed.
     speedup = statistics.median(
         fly["loop"] / cache["loop"]
-        for fly, cache in zip(on_the_fly["epochs"], cached["epochs"])
+        for fly, cache in zip(
+            on_the_fly["epochs"], cached["epochs"], strict=True
+        )
     )
     share = cached["wait"] / cached["loop"]
     # Worker start and shutdown come once per epoch; here an epoch is a

@@ -97,7 +97,7 @@ def test_predict_files_matches_predict_file(predictor):
     paths = [SPEECH, DATA / "ASR_spk2_snt1.wav", LONG_SPEECH]
     results = predictor.predict_files(paths)
     assert len(results) == 3
-    for path, result in zip(paths, results):
+    for path, result in zip(paths, results, strict=True):
         single = predictor.predict_file(path)
         assert all(
             result[d] == pytest.approx(single[d], abs=1e-5) for d in DIMENSIONS

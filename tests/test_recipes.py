@@ -1,17 +1,19 @@
 """The MSP-Podcast recipes, run as SpeechBrain's recipe tests run them.
 
-Each row of ``tests/recipes/MSP-Podcast.csv`` is run with ``--debug
---debug_persistently --device cpu`` on a small corpus generated in
-MSP-Podcast's layout, and the files it must produce are checked. Then the
-two checks that need a real run: a distillation killed with SIGKILL
-mid-epoch resumes from its intra-epoch checkpoint, and a 2-process torchrun
-(gloo, CPU) distillation runs to the end.
+Every row of ``tests/recipes/MSP-Podcast.csv`` goes through SpeechBrain's
+own recipe-test runner (``tests/utils/recipe_tests.py``, copied unchanged:
+see ``tests/test_speechbrain_checks.py``), from the repository root, on the
+sample data in ``tests/samples``, with ``--debug --debug_persistently
+--device=cpu``; the runner checks the files each row must produce. Then
+what the files must hold, and the checks that need a real run: a
+distillation killed with SIGKILL mid-epoch resumes from its intra-epoch
+checkpoint, and a 2-process torchrun (gloo, CPU) distillation runs to the
+end.
 """
 
 import csv
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -19,107 +21,68 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
-import yaml
+
+from tests.utils.recipe_tests import run_recipe_tests
 
 REPO = Path(__file__).resolve().parents[1]
-# The demo-corpus generator belongs to the recipe, not to the package.
-sys.path.insert(0, str(REPO / "recipes" / "MSP-Podcast"))
-from demo_corpus import generate_corpus  # noqa: E402
-
 DATA = REPO / "tests" / "data"
-RECIPE_ROWS = REPO / "tests" / "recipes" / "MSP-Podcast.csv"
-DEBUG_FLAGS = ["--debug", "--debug_persistently", "--device", "cpu"]
-TINY_BACKBONE = json.dumps(
-    {
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "conv_dim": [32, 32],
-        "conv_kernel": [400, 3],
-        "conv_stride": [160, 2],
-        "num_conv_pos_embeddings": 16,
-        "num_conv_pos_embedding_groups": 2,
-    },
-    separators=(",", ":"),
+SAMPLES = REPO / "tests" / "samples"
+TEACHER_ROW, CACHED_ROW, ON_THE_FLY_ROW = (
+    f"MSP-Podcast_row_{row:02d}" for row in (2, 3, 4)
 )
 
 pytestmark = pytest.mark.slow
 
 
-def recipe_rows():
-    with open(RECIPE_ROWS, newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recipes")
-    generate_corpus(root / "corpus", DATA, DATA, scale=0.15, seed=7)
-    extra = root / "extra_audio"
-    extra.mkdir()
-    # Extra unlabeled audio: one clip of a test podcast (must be left
-    # out) and one clip of a new source (must join the training set).
-    test1 = sorted((root / "corpus" / "Audios").glob("MSP-PODCAST_0011_*"))
-    os.link(test1[0], extra / test1[0].name)
-    os.link(DATA / "ASR_spk2_snt2.wav", extra / "podcast_clip.wav")
-    # A clip with NaN samples: the labeller lists it with the reason and
-    # distillation goes on without it.
-    soundfile.write(
-        extra / "broken_clip.wav",
-        np.full(8000, np.nan, dtype="float32"),
-        16000,
-        subtype="FLOAT",
+def recipe_outputs(tmp_path_factory):
+    """Runs every row with SpeechBrain's runner; returns its output folder.
+
+    The runner calls ``python`` from ``PATH`` and takes paths relative to
+    the working directory, as in SpeechBrain's CI.
+    """
+    out = tmp_path_factory.mktemp("recipe_tests")
+    patch = pytest.MonkeyPatch()
+    patch.chdir(REPO)
+    patch.setenv(
+        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     )
-    noise = root / "noise"
-    noise.mkdir()
-    os.link(DATA / "noise_noise2.wav", noise / "noise2.wav")
-    return {
-        "corpus": str(root / "corpus"),
-        "out": str(root / "out"),
-        "extra": str(extra),
-        "noise": str(noise),
-        "tiny_backbone": TINY_BACKBONE,
-    }
+    try:
+        passed = run_recipe_tests(output_folder=f"{out}/")
+    finally:
+        patch.undo()
+    if not passed:
+        logs = []
+        for stderr in sorted(out.glob("*/stderr.txt")):
+            logs.append(f"== {stderr}\n{stderr.read_text()[-4000:]}")
+        pytest.fail(
+            "SpeechBrain's recipe-test runner failed:\n" + "\n".join(logs)
+        )
+    return out
 
 
-def run_recipe(script, hparams, flags, cwd=REPO, timeout=600):
-    command = [sys.executable, script, hparams, *flags]
-    done = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout
+def test_teacher_row_exports_a_loadable_teacher(recipe_outputs):
+    from speechbrain_wav2small.teachers import load_pretrained_teacher
+
+    out = recipe_outputs / TEACHER_ROW
+    results = json.loads((out / "results.json").read_text())
+    teacher = load_pretrained_teacher(str(out / "teacher"))
+    assert teacher.fingerprint == results["teacher_fingerprint"]
+    assert set(results["ccc_vs_human_test1"]) >= {"ccc", "loss"}
+    # SpeechBrain's experiment folder: the script and resolved hparams.
+    assert (out / "train.py").read_text() == (
+        REPO / "recipes/MSP-Podcast/teacher/train.py"
+    ).read_text()
+    assert "--ssl_source" in (out / "log.txt").read_text() or (
+        "ssl_source: tests/samples/teacher_dawn_tiny"
+        in (out / "hyperparams.yaml").read_text()
     )
-    assert done.returncode == 0, (
-        f"{shlex.join(command)} failed:\n{done.stdout[-3000:]}\n"
-        f"{done.stderr[-5000:]}"
-    )
-    return done
-
-
-def checked_files(checks):
-    match = re.fullmatch(r"file_exists=\[(.*)\]", checks.strip())
-    assert match, f"unsupported check {checks!r}"
-    return [name.strip() for name in match.group(1).split(",")]
-
-
-@pytest.fixture(scope="module")
-def recipe_outputs(workspace):
-    """Runs every recipe row in order (the teacher first)."""
-    for row in recipe_rows():
-        flags = row["test_debug_flags"].format(**workspace).split()
-        run_recipe(row["Script_file"], row["Hparam_file"], flags + DEBUG_FLAGS)
-        for name in checked_files(row["test_debug_checks"]):
-            path = Path(workspace["out"]) / name
-            assert path.is_file(), f"{row['Task']}: {path} was not written"
-    return Path(workspace["out"])
 
 
 def test_recipe_rows_produce_their_files(recipe_outputs):
-    results = json.loads(
-        (recipe_outputs / "distill" / "results.json").read_text()
-    )
+    out = recipe_outputs / CACHED_ROW
+    results = json.loads((out / "results.json").read_text())
     for reference in ("ccc_vs_teacher", "ccc_vs_human"):
         assert set(results[reference]) >= {
             "ccc",
@@ -129,10 +92,9 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
         }
     assert results["student"] == "wav2small"
     assert results["parameters"] == 10_806
+    assert results["precision"] == "fp32"
     assert results["teacher_fingerprint"].startswith("sha256:")
-    export = (
-        recipe_outputs / "distill" / "export" / Path(results["checkpoint"]).name
-    )
+    export = out / "export" / Path(results["checkpoint"]).name
     if "export_error" in results:
         # A debug run trains two batches: its near-constant outputs may fail
         # the int8 gate, which must then leave no model file behind.
@@ -142,22 +104,36 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
         assert results["onnx_bytes"]["model.int8.onnx"] <= 30_000
         assert (export / "model.onnx").is_file()
     # The challenge CSV: one row per test utterance, ratings on 1..7.
-    with open(recipe_outputs / "distill" / "test_predictions.csv") as stream:
+    with open(out / "test_predictions.csv") as stream:
         rows = list(csv.DictReader(stream))
     assert list(rows[0]) == ["FileName", "EmoAct", "EmoVal", "EmoDom"]
     assert all(1 <= float(r[k]) <= 7 for r in rows for k in list(r)[1:])
     # The NaN clip is listed with its reason and left out of training.
-    errors = recipe_outputs / "labels" / "extra0_extra_audio.errors.csv"
-    assert "broken_clip" in errors.read_text() and "NaN" in errors.read_text()
+    errors = (out / "labels" / "extra0_extra_audio.errors.csv").read_text()
+    assert "broken_clip" in errors and "NaN" in errors
     # Extra audio: the test-podcast clip was left out, the other kept.
-    with open(recipe_outputs / "labels" / "train_set.csv") as stream:
+    with open(out / "labels" / "train_set.csv") as stream:
         train_ids = [row["ID"] for row in csv.DictReader(stream)]
     assert "podcast_clip" in train_ids and "broken_clip" not in train_ids
     assert not any(i.startswith("MSP-PODCAST_0011") for i in train_ids)
 
 
+def test_on_the_fly_row_trains_in_bf16(recipe_outputs):
+    out = recipe_outputs / ON_THE_FLY_ROW
+    results = json.loads((out / "results.json").read_text())
+    assert results["precision"] == "bf16"
+    assert results["student"] == "wav2small_72k"
+    assert (
+        "Using training precision: `--precision=bf16`"
+        in (out / "log.txt").read_text()
+    )
+    for value in results["ccc_vs_teacher"].values():
+        assert value == value  # finite numbers, not NaN
+
+
 def test_prepare_reads_the_legacy_layout(tmp_path):
     sys.path.insert(0, str(REPO / "recipes" / "MSP-Podcast"))
+    from demo_corpus import generate_corpus
     from msp_podcast_prepare import prepare_msp_podcast
 
     corpus = tmp_path / "legacy"
@@ -183,74 +159,42 @@ def test_prepare_reads_the_legacy_layout(tmp_path):
     assert os.path.getmtime(manifests["Train"]) == before
 
 
-def used_names(*paths):
-    text = "\n".join(Path(p).read_text(encoding="utf-8") for p in paths)
-    return text
-
-
-@pytest.mark.parametrize("row", recipe_rows(), ids=lambda row: row["Task"])
-def test_every_yaml_key_is_used(row):
-    """Each top-level key is used by the YAML itself, the script, or the
-    package Brain the script drives (SpeechBrain's consistency check)."""
-    brain_module = {
-        "teacher/train.py": "speechbrain_wav2small/training/teacher.py",
-        "distill/train.py": "speechbrain_wav2small/training/distillation.py",
-    }
-    script = row["Script_file"]
-    brain = next(m for s, m in brain_module.items() if script.endswith(s))
-    hparams_text = Path(REPO / row["Hparam_file"]).read_text()
-    code = used_names(REPO / script, REPO / brain)
-    run_options = {"ckpt_interval_minutes", "ckpt_interval_steps"}
-    keys = [k for k in yaml.safe_load(_strip_tags(hparams_text)) if k]
-    unused = [
-        key
-        for key in keys
-        if not key.startswith("__")
-        and key not in run_options
-        and f"<{key}>" not in hparams_text
-        and f'"{key}"' not in code
-        and f".{key}" not in code
-    ]
-    assert not unused, f"{row['Hparam_file']}: unused keys {unused}"
-
-
-def _strip_tags(text):
-    # hyperpyyaml tags (!new:, !ref...) are not plain YAML; only the keys
-    # matter here.
-    return re.sub(r"!\S+", "", text)
-
-
 DISTILL_SCRIPT = "recipes/MSP-Podcast/distill/train.py"
 DISTILL_HPARAMS = "recipes/MSP-Podcast/distill/hparams/distill.yaml"
 
 
-def distill_flags(workspace, out, batch_size):
-    """One short epoch of distillation on the workspace's corpus, reusing
-    the prepared manifests, label caches and teacher of the recipe rows."""
-    work = Path(workspace["out"])
+def run_recipe(script, hparams, flags, cwd=REPO, timeout=600):
+    """Runs a recipe to its end; fails the test with its output if not."""
+    command = [sys.executable, script, hparams, *flags]
+    done = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, (
+        f"{shlex.join(command)} failed:\n{done.stdout[-3000:]}\n"
+        f"{done.stderr[-5000:]}"
+    )
+    return done
+
+
+def distill_flags(recipe_outputs, out, batch_size):
+    """One short epoch of distillation on the sample corpus, reusing the
+    prepared manifests and label caches of the cached-labels row."""
+    row = recipe_outputs / CACHED_ROW
     return [
-        "--data_folder",
-        workspace["corpus"],
-        "--output_folder",
-        str(out),
-        "--prep_folder",
-        str(work / "prep"),
-        "--label_folder",
-        str(work / "labels"),
-        "--teacher_source",
-        str(work / "teacher" / "teacher"),
-        "--batch_size",
-        str(batch_size),
-        "--number_of_epochs",
-        "1",
-        "--export_held_out_items",
-        "8",
+        f"--data_folder={SAMPLES / 'MSP-Podcast'}",
+        f"--output_folder={out}",
+        f"--prep_folder={row / 'prep'}",
+        f"--label_folder={row / 'labels'}",
+        f"--teacher_source={SAMPLES / 'teacher_dawn_tiny'}",
+        f"--batch_size={batch_size}",
+        "--number_of_epochs=1",
+        "--export_held_out_items=8",
     ]
 
 
-def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
-    out = Path(workspace["out"]) / "killed"
-    flags = distill_flags(workspace, out, batch_size=2) + [
+def test_distillation_resumes_after_sigkill(recipe_outputs, tmp_path):
+    out = tmp_path / "killed"
+    flags = distill_flags(recipe_outputs, out, batch_size=2) + [
         "--ckpt_interval_steps",
         "2",
         "--ckpt_interval_minutes",
@@ -295,8 +239,8 @@ def test_distillation_resumes_after_sigkill(recipe_outputs, workspace):
     assert "ccc" in results["ccc_vs_teacher"]
 
 
-def test_distillation_with_torchrun_two_processes(recipe_outputs, workspace):
-    out = Path(workspace["out"]) / "ddp"
+def test_distillation_with_torchrun_two_processes(recipe_outputs, tmp_path):
+    out = tmp_path / "ddp"
     command = [
         sys.executable,
         "-m",
@@ -305,7 +249,7 @@ def test_distillation_with_torchrun_two_processes(recipe_outputs, workspace):
         "--nproc_per_node=2",
         DISTILL_SCRIPT,
         DISTILL_HPARAMS,
-        *distill_flags(workspace, out, batch_size=4),
+        *distill_flags(recipe_outputs, out, batch_size=4),
         "--distributed_backend",
         "gloo",
         "--device",

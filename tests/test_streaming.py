@@ -48,7 +48,7 @@ def _randomised(name):
     model = build_student(name)
     model.train()
     with torch.no_grad():
-        for gain, clip in zip((0.3, 2.0, 7.0), SPEECH):
+        for gain, clip in zip((0.3, 2.0, 7.0), SPEECH, strict=True):
             model(gain * read_speech(clip)[None])
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):

@@ -72,3 +72,11 @@ if [ ! -f "$STAMP" ]; then
     rm -f "$LOCAL_VENV"/.installed-*
     touch "$STAMP"
 fi
+
+# The YAML linter of `make lint`, pinned apart from the shared stack.
+LINT_STAMP="$LOCAL_VENV/.lint-$(sha256sum lint-requirements.txt | cut -c1-16)"
+if [ ! -f "$LINT_STAMP" ]; then
+    "$LOCAL_VENV/bin/python" -m pip install --quiet -r lint-requirements.txt
+    rm -f "$LOCAL_VENV"/.lint-*
+    touch "$LINT_STAMP"
+fi

@@ -181,7 +181,7 @@ def median_f0(audio, low_hz=60.0, high_hz=400.0):
     starts = range(0, len(audio) - frame, hop)
     energies = np.array([np.mean(audio[s : s + frame] ** 2) for s in starts])
     estimates = []
-    for start, energy in zip(starts, energies):
+    for start, energy in zip(starts, energies, strict=True):
         if energy < 0.3 * energies.max():
             continue
         chunk = (

@@ -177,7 +177,8 @@ def check_int8(float_session, int8_session, held_out, min_ccc=MIN_CCC):
         raise ExportError("the int8 model gives NaN or Inf on held-out audio")
     values = ccc(torch.from_numpy(int8_scores), torch.from_numpy(float_scores))
     per_dimension = {
-        name: float(value) for name, value in zip(DIMENSIONS, values)
+        name: float(value)
+        for name, value in zip(DIMENSIONS, values, strict=True)
     }
     failing = {
         name: value

@@ -277,9 +277,11 @@ def strip_debug_info(model):
 
 
 def shorten_names(graph, prefix="v", scopes=None, min_length=0):
-    """Renames the internal values of ``graph`` ``prefix0``, ``prefix1``...
-    in order of appearance, and its nodes ``n0``, ``n1``...; graph inputs
-    and outputs keep their names. Edits ``graph`` in place.
+    """Renames the internal values and nodes of ``graph`` in order.
+
+    Values become ``prefix0``, ``prefix1`` and so on in order of appearance,
+    nodes ``n0``, ``n1`` and so on; graph inputs and outputs keep their
+    names. Edits ``graph`` in place.
 
     Arguments
     ---------

@@ -199,7 +199,9 @@ def export_onnx(
         ),
         partial(check_int8, held_out=held_out, min_ccc=min_ccc),
     )
-    atomic_write_files(dict(zip(targets, [float_model.data, int8_bytes])))
+    atomic_write_files(
+        dict(zip(targets, [float_model.data, int8_bytes], strict=True))
+    )
     report = {
         "student": student_name,
         "parameters": parameters,

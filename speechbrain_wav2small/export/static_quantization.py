@@ -217,7 +217,9 @@ def _fold_weight_padding(model):
             data = numpy_helper.to_array(stored[node.input[0]])
             pads = numpy_helper.to_array(stored[node.input[1]])
             half = len(pads) // 2
-            padded = np.pad(data, list(zip(pads[:half], pads[half:])))
+            padded = np.pad(
+                data, list(zip(pads[:half], pads[half:], strict=True))
+            )
             graph.initializer.append(
                 numpy_helper.from_array(padded, node.output[0])
             )
@@ -284,7 +286,8 @@ def _cut_padding(model, channels):
         array = numpy_helper.to_array(tensor)
         kept = _kept(array, channels)
         pads = [0] * array.ndim + [
-            full - cut for full, cut in zip(array.shape, kept.shape)
+            full - cut
+            for full, cut in zip(array.shape, kept.shape, strict=True)
         ]
         graph.initializer.remove(tensor)
         base = f"{name}.cut"

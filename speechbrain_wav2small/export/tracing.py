@@ -134,7 +134,7 @@ def _quiet_exporter():
             warnings.filterwarnings("ignore", message=".*LeafSpec")
             yield
     finally:
-        for each, level in zip(loggers, levels):
+        for each, level in zip(loggers, levels, strict=True):
             each.setLevel(level)
 
 

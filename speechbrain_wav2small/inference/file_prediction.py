@@ -90,7 +90,7 @@ def duration_weighted_mean(rows):
         weights = np.ones(len(rows))
     scores = np.array([[row[name] for name in DIMENSIONS] for row in rows])
     mean = weights @ scores / weights.sum()
-    return {name: float(v) for name, v in zip(DIMENSIONS, mean)}
+    return {name: float(v) for name, v in zip(DIMENSIONS, mean, strict=True)}
 
 
 def pad_arrays(arrays):
@@ -209,7 +209,9 @@ class FilePredictor:
                 read_audio(path, self.sample_rate, start, stop)
                 for start, stop in chunk
             ]
-            for (start, stop), scores in zip(chunk, self._scores(clips)):
+            for (start, stop), scores in zip(
+                chunk, self._scores(clips), strict=True
+            ):
                 rows.append({"start": start, "end": stop, **_named(scores)})
         return {**duration_weighted_mean(rows), "windows": rows}
 
@@ -239,7 +241,7 @@ class FilePredictor:
         def flush():
             """Predicts the pending whole files in one batch."""
             scores = self._scores([clip for _, clip in pending])
-            for (index, _), row in zip(pending, scores):
+            for (index, _), row in zip(pending, scores, strict=True):
                 results[index] = _named(row)
             pending.clear()
 
@@ -258,4 +260,4 @@ class FilePredictor:
 
 def _named(scores):
     """Scores [3] as a dict keyed by dimension name."""
-    return {name: float(v) for name, v in zip(DIMENSIONS, scores)}
+    return {name: float(v) for name, v in zip(DIMENSIONS, scores, strict=True)}

@@ -5,8 +5,9 @@ in (so that the folder builds the same architecture), followed by
 ``templates/hyperparams_inference.yaml`` (package data): what
 :class:`speechbrain_wav2small.inference.emotion.EmotionDimensions` needs
 besides the ``model``, i.e. ``sample_rate`` when the student's YAML lacks
-it, ``dimensions``, ``modules`` and a ``pretrainer``. Its ``${...}``
-placeholders are filled with :class:`string.Template`.
+it (added here, so that the template stays valid YAML), ``dimensions``,
+``modules`` and a ``pretrainer``. Its ``${...}`` placeholders are filled
+with :class:`string.Template`.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -79,15 +80,13 @@ def inference_hparams_yaml(student, hparams, overrides=None):
     """
     with open(student_hparams_file(student), encoding="utf-8") as stream:
         student_text = resolve_references(stream, overrides).getvalue()
-    sample_rate = ""
+    template = resources.files(__package__).joinpath(TEMPLATE)
+    inference = Template(template.read_text(encoding="utf-8")).substitute(
+        version=__version__, dimensions=f"[{', '.join(DIMENSIONS)}]"
+    )
+    blocks = [student_text.rstrip(), inference]
     if "sample_rate" not in hparams:
         front_end = hparams["model"].front_end
         rate = getattr(front_end, "sample_rate", SAMPLE_RATE)
-        sample_rate = f"sample_rate: {int(rate)}"
-    template = resources.files(__package__).joinpath(TEMPLATE)
-    inference = Template(template.read_text(encoding="utf-8")).substitute(
-        version=__version__,
-        sample_rate=sample_rate,
-        dimensions=", ".join(DIMENSIONS),
-    )
-    return "\n\n".join((student_text.rstrip(), inference))
+        blocks.insert(1, f"sample_rate: {int(rate)}")
+    return "\n\n".join(blocks)

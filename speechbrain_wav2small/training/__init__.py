@@ -1,2 +1,3 @@
-"""Training building blocks: the teacher and distillation ``Brain`` classes,
-mixup, and the test reports of the recipes."""
+"""Building blocks of the recipes' training: the teacher to fine-tune and
+its export, batch augmentation with mixup, and the reports of a run. The
+recipes' ``Brain`` classes live in each recipe's ``train.py``."""

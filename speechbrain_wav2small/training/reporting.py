@@ -75,7 +75,7 @@ def write_challenge_csv(path, ids, predictions):
     with atomic_open(path, newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["FileName", "EmoAct", "EmoVal", "EmoDom"])
-        for utterance_id, row in zip(ids, ratings):
+        for utterance_id, row in zip(ids, ratings, strict=True):
             name = utterance_id
             if not name.endswith(".wav"):
                 name = f"{name}.wav"
@@ -222,7 +222,9 @@ def write_test_report(out_dir, ids, predictions, teacher, human, history_path):
             continue
         reference = np.asarray(reference, dtype=np.float64)
         figure, axes = plt.subplots(1, 3, figsize=(12, 4))
-        for column, (axis, dimension) in enumerate(zip(axes, DIMENSIONS)):
+        for column, (axis, dimension) in enumerate(
+            zip(axes, DIMENSIONS, strict=True)
+        ):
             axis.scatter(reference[:, column], predictions[:, column], s=8)
             axis.plot([0, 1], [0, 1], color="grey", linewidth=1)
             value = float(ccc(predictions[:, column], reference[:, column]))
@@ -265,3 +267,61 @@ def write_test_report(out_dir, ids, predictions, teacher, human, history_path):
         plt.close(figure)
         written.append(path)
     return written
+
+
+def write_test_outputs(
+    out_dir, ids, predictions, teacher, human, vs_teacher, vs_human
+):
+    """Everything a distillation's test stage leaves in its output folder.
+
+    ``test_predictions.csv`` (MSP-Podcast challenge format), the plots of
+    :func:`write_test_report` and the test figures merged into
+    ``results.json``.
+
+    Arguments
+    ---------
+    out_dir : str or os.PathLike
+        The run's output folder (holding ``history.jsonl``).
+    ids : list of str
+        Test utterance ids.
+    predictions : torch.Tensor or array_like
+        Student predictions [N, 3] on the 0..1 scale.
+    teacher : torch.Tensor or array_like
+        Teacher targets [N, 3].
+    human : torch.Tensor or array_like or None
+        Human labels [N, 3], or ``None`` when the test set has none.
+    vs_teacher, vs_human : dict
+        CCC summaries against the teacher and the human labels (empty when
+        there are none).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> teacher = rng.uniform(size=(5, 3))
+    >>> write_test_outputs(out, list("abcde"), teacher + 0.01, teacher,
+    ...                    None, {"ccc": 0.99}, {})
+    >>> sorted(os.listdir(out))
+    ['results.json', 'scatter_vs_teacher.png', 'test_predictions.csv']
+    """
+    write_challenge_csv(
+        os.path.join(out_dir, "test_predictions.csv"), ids, predictions
+    )
+    write_test_report(
+        out_dir,
+        ids=ids,
+        predictions=predictions,
+        teacher=teacher,
+        human=human,
+        history_path=os.path.join(out_dir, "history.jsonl"),
+    )
+    update_results(
+        os.path.join(out_dir, "results.json"),
+        {
+            "dimensions": list(DIMENSIONS),
+            "test_utterances": len(ids),
+            "ccc_vs_teacher": vs_teacher,
+            "ccc_vs_human": vs_human,
+        },
+    )

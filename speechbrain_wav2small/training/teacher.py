@@ -1,9 +1,11 @@
-"""Teacher fine-tuning: an SSL backbone and regression head on human labels.
+"""Building blocks of teacher fine-tuning: the model, its optimiser groups,
+its export.
 
 This is how the paper's teachers were made: a pretrained wav2vec2 / WavLM
 with a small head, fine-tuned on MSP-Podcast's arousal, dominance and
-valence with the CCC loss. The best checkpoint (development mean CCC) is
-saved in the hub layout of the real model, which the pseudo-labeller loads.
+valence with the CCC loss (the ``Brain`` is in
+``recipes/MSP-Podcast/teacher/train.py``). The best checkpoint is saved in
+the hub layout of the real model, which the pseudo-labeller loads.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -11,10 +13,8 @@ Authors
 
 import logging
 
-import speechbrain as sb
 import torch
 
-from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.teachers.checkpoint import HUB_FILES
 from speechbrain_wav2small.teachers.configs import (
     backbone_config,
@@ -22,7 +22,7 @@ from speechbrain_wav2small.teachers.configs import (
 )
 from speechbrain_wav2small.teachers.fingerprint import teacher_fingerprint
 from speechbrain_wav2small.teachers.hub_layout import save_teacher
-from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
+from speechbrain_wav2small.utils.distributed import unwrap
 from speechbrain_wav2small.utils.hub import resolve_source
 
 logger = logging.getLogger(__name__)
@@ -114,159 +114,48 @@ def _pretrained_backbone(kind, ssl_source):
     return model_class.from_pretrained(folder)
 
 
-class TeacherBrain(CPUDistributedMixin, sb.Brain):
-    """Fine-tunes ``modules.teacher`` on human labels with the CCC loss.
+def backbone_param_groups(teacher, lr_backbone):
+    """Optimiser parameter groups: the backbone at its own, slower rate.
 
-    Hyperparameters read: ``compute_cost``, ``opt_class`` (called with two
-    parameter groups: the backbone at ``lr_backbone``, the rest at the
-    optimiser's own lr), ``lr_backbone``, ``lr_annealing`` (optional),
-    ``wav_augment`` (optional), ``epoch_counter``, ``train_logger``.
+    Fine-tuning a pretrained SSL backbone at the head's learning rate
+    destroys what it learned; the usual remedy is a smaller rate for it.
+    Frozen parameters (e.g. the feature encoder) are left out.
 
     Arguments
     ---------
-    *args, **kwargs
-        As for :class:`speechbrain.Brain`.
+    teacher : torch.nn.Module
+        The teacher, possibly wrapped in (Distributed)DataParallel; it has
+        a ``backbone`` attribute.
+    lr_backbone : float
+        Learning rate of the backbone's parameters.
+
+    Returns
+    -------
+    list of dict
+        ``[{"params": backbone, "lr": lr_backbone}, {"params": head}]``:
+        the head group takes the optimiser's own learning rate.
 
     Example
     -------
-    >>> from speechbrain_wav2small.objectives import CCCLoss
-    >>> brain = TeacherBrain(
-    ...     modules={"teacher": build_teacher("dawn", seed=0, frozen=False)},
-    ...     hparams={
-    ...         "compute_cost": CCCLoss(),
-    ...         "opt_class": lambda groups: torch.optim.Adam(groups, lr=1e-3),
-    ...         "lr_backbone": 1e-5,
-    ...     },
-    ...     run_opts={"device": "cpu"},
-    ... )
-    >>> brain.init_optimizers()
-    >>> [group["lr"] for group in brain.optimizer.param_groups]
+    >>> teacher = build_teacher("dawn", seed=0, frozen=False)
+    >>> groups = backbone_param_groups(teacher, lr_backbone=1e-5)
+    >>> optimizer = torch.optim.Adam(groups, lr=1e-3)
+    >>> [group["lr"] for group in optimizer.param_groups]
     [1e-05, 0.001]
     """
-
-    def init_optimizers(self):
-        """One optimiser, a slower learning rate for the backbone."""
-        teacher = unwrap(self.modules.teacher)
-        backbone = {id(p) for p in teacher.backbone.parameters()}
-        backbone_params, head_params = [], []
-        for parameter in teacher.parameters():
-            if parameter.requires_grad:
-                if id(parameter) in backbone:
-                    backbone_params.append(parameter)
-                else:
-                    head_params.append(parameter)
-        self.optimizer = self.hparams.opt_class(
-            [
-                {"params": backbone_params, "lr": self.hparams.lr_backbone},
-                {"params": head_params},
-            ]
-        )
-        self.optimizers_dict = {"optimizer": self.optimizer}
-        if self.checkpointer is not None:
-            self.checkpointer.add_recoverable("optimizer", self.optimizer)
-
-    def compute_forward(self, batch, stage):
-        """Predicts A/D/V for the (augmented, when training) batch.
-
-        Arguments
-        ---------
-        batch : speechbrain.dataio.batch.PaddedBatch
-            With ``sig`` (waveforms and relative lengths).
-        stage : speechbrain.Stage
-            Augmentation applies to ``TRAIN`` only.
-
-        Returns
-        -------
-        torch.Tensor
-            Predictions [batch, 3] (more rows when augmentation adds
-            copies).
-        """
-        batch = batch.to(self.device)
-        wavs, lengths = batch.sig
-        augment = getattr(self.hparams, "wav_augment", None)
-        self._replicate = None
-        if stage == sb.Stage.TRAIN and augment is not None:
-            n_before = wavs.shape[0]
-            wavs, lengths = augment(wavs, lengths)
-            if wavs.shape[0] != n_before:
-                self._replicate = augment.replicate_labels
-        return self.modules.teacher(wavs, lengths)
-
-    def compute_objectives(self, predictions, batch, stage):
-        """CCC loss against the human labels.
-
-        Arguments
-        ---------
-        predictions : torch.Tensor
-            The output of :meth:`compute_forward`.
-        batch : speechbrain.dataio.batch.PaddedBatch
-            With ``targets`` (human labels [batch, 3]).
-        stage : speechbrain.Stage
-            Evaluation stages also accumulate CCC statistics.
-
-        Returns
-        -------
-        torch.Tensor
-            The scalar loss.
-        """
-        targets = batch.targets.data.float()
-        if self._replicate is not None:
-            targets = self._replicate(targets)
-        if stage != sb.Stage.TRAIN:
-            self.ccc_stats.append(batch.id, predictions, targets)
-        return self.hparams.compute_cost(predictions, targets)
-
-    def on_stage_start(self, stage, epoch=None):
-        """Fresh CCC statistics for evaluation stages.
-
-        Arguments
-        ---------
-        stage : speechbrain.Stage
-            The stage about to run.
-        epoch : int, optional
-            The current epoch.
-        """
-        if stage != sb.Stage.TRAIN:
-            self.ccc_stats = CCCStats()
-
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Logs; keeps the best checkpoint by development mean CCC.
-
-        Arguments
-        ---------
-        stage : speechbrain.Stage
-            The stage that ended.
-        stage_loss : float
-            Its average loss.
-        epoch : int, optional
-            The current epoch.
-        """
-        if stage == sb.Stage.TRAIN:
-            self.train_loss = stage_loss
-            return
-        stats = {"loss": stage_loss, **self.ccc_stats.summarize()}
-        if stage == sb.Stage.VALID:
-            lrs = [group["lr"] for group in self.optimizer.param_groups]
-            annealing = getattr(self.hparams, "lr_annealing", None)
-            if annealing is not None:
-                old_lr, new_lr = annealing(1.0 - stats["ccc"])
-                # Scale every group alike to keep the backbone/head ratio.
-                for group in self.optimizer.param_groups:
-                    group["lr"] *= new_lr / old_lr
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": lrs[-1]},
-                train_stats={"loss": self.train_loss},
-                valid_stats=stats,
-            )
-            self.checkpointer.save_and_keep_only(
-                meta=stats, max_keys=["ccc"], num_to_keep=1
-            )
-        elif stage == sb.Stage.TEST:
-            self.hparams.train_logger.log_stats(
-                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
-                test_stats=stats,
-            )
-            self.test_stats = stats
+    teacher = unwrap(teacher)
+    backbone = {id(p) for p in teacher.backbone.parameters()}
+    backbone_params, head_params = [], []
+    for parameter in teacher.parameters():
+        if parameter.requires_grad:
+            if id(parameter) in backbone:
+                backbone_params.append(parameter)
+            else:
+                head_params.append(parameter)
+    return [
+        {"params": backbone_params, "lr": lr_backbone},
+        {"params": head_params},
+    ]
 
 
 def export_teacher(teacher, folder):

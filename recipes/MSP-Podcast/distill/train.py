@@ -30,7 +30,9 @@ import sys
 from pathlib import Path
 
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml
+from msp_podcast_prepare import msp_podcast_id, podcasts_in, prepare_msp_podcast
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_wav2small.dataio.audio import audio_info, find_audio_files
@@ -45,21 +47,198 @@ from speechbrain_wav2small.labelling import (
     merge_label_caches,
     read_label_cache,
 )
+from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
-from speechbrain_wav2small.training.distillation import DistillationBrain
-from speechbrain_wav2small.training.reporting import update_results
+from speechbrain_wav2small.training.augment import augment_and_mix
+from speechbrain_wav2small.training.reporting import (
+    append_history,
+    update_results,
+    write_test_outputs,
+)
 from speechbrain_wav2small.utils.complexity import count_parameters
-from speechbrain_wav2small.utils.distributed import unwrap
+from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.utils.durable import atomic_write, atomic_write_csv
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-from msp_podcast_prepare import (  # noqa: E402
-    msp_podcast_id,
-    podcasts_in,
-    prepare_msp_podcast,
-)
-
 logger = logging.getLogger(__name__)
+
+
+class DistillationBrain(CPUDistributedMixin, sb.Brain):
+    """Trains ``modules.student`` on teacher targets with the CCC loss.
+
+    Validation reports the corpus-level CCC against the teacher (what
+    distillation optimises) and keeps the best checkpoint by it; the test
+    stage also scores against human labels when the test set has them.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        As for :class:`speechbrain.Brain`.
+    teacher : torch.nn.Module, optional
+        Frozen teacher for on-the-fly targets. Kept out of ``modules`` on
+        purpose: Brain puts every module back into train mode each epoch,
+        which would switch the teacher's dropout on.
+    """
+
+    def __init__(self, *args, teacher=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher
+        if teacher is not None:
+            self.teacher = teacher.to(self.device).eval()
+            self.teacher.requires_grad_(False)
+
+    def compute_forward(self, batch, stage):
+        """Augments (training only), finds targets, runs the student.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``sig`` and, without an on-the-fly teacher,
+            ``teacher_targets``.
+        stage : speechbrain.Stage
+            Augmentation and mixup apply to ``TRAIN`` only.
+
+        Returns
+        -------
+        tuple
+            (predictions [B, 3], teacher targets [B, 3]).
+        """
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        targets = None
+        if self.teacher is None:
+            targets = batch.teacher_targets.data.float()
+        if stage == sb.Stage.TRAIN:
+            wavs, lengths, targets = augment_and_mix(
+                wavs,
+                lengths,
+                targets,
+                augment=self.hparams.wav_augment,
+                mixup_alpha=self.hparams.mixup_alpha,
+                mixup_prob=self.hparams.mixup_prob,
+            )
+        if self.teacher is not None:
+            # The teacher labels the very waveform the student sees.
+            with torch.no_grad():
+                targets = self.teacher(wavs, lengths).float()
+        predictions = self.modules.student(wavs, lengths)
+        return predictions, targets
+
+    def compute_objectives(self, predictions, batch, stage):
+        """CCC loss against the teacher; accumulates test/valid statistics.
+
+        Arguments
+        ---------
+        predictions : tuple
+            The output of :meth:`compute_forward`.
+        batch : speechbrain.dataio.batch.PaddedBatch
+            The batch; at test time its ``targets`` (human labels), when
+            present, are scored too.
+        stage : speechbrain.Stage
+            The current stage.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
+        predictions, targets = predictions
+        loss = self.hparams.compute_cost(predictions, targets)
+        if stage != sb.Stage.TRAIN:
+            self.teacher_stats.append(batch.id, predictions, targets)
+        if stage == sb.Stage.TEST:
+            self.test_rows.append(
+                (batch.id, predictions.detach().float().cpu())
+            )
+            if hasattr(batch, "targets"):
+                human = batch.targets.data.float()
+                self.human_stats.append(batch.id, predictions, human)
+                self.human_targets.append(human.cpu())
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh statistics for every evaluation stage.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage about to run.
+        epoch : int, optional
+            The current epoch.
+        """
+        if stage != sb.Stage.TRAIN:
+            self.teacher_stats = CCCStats()
+            self.human_stats = CCCStats()
+            self.human_targets = []
+            self.test_rows = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs, anneals, checkpoints by teacher CCC; reports at test.
+
+        Validation appends to ``history.jsonl`` and keeps the checkpoint of
+        best CCC against the teacher; test writes the predictions CSV, the
+        plots and ``results.json`` to ``output_folder``.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage that ended.
+        stage_loss : float
+            Its average loss.
+        epoch : int, optional
+            The current epoch.
+        """
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, **self.teacher_stats.summarize()}
+        if stage == sb.Stage.VALID:
+            # NewBob-style schedulers treat lower as better.
+            lr, new_lr = self.hparams.lr_annealing(1.0 - stats["ccc"])
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            if if_main_process():
+                append_history(
+                    os.path.join(self.hparams.output_folder, "history.jsonl"),
+                    {
+                        "epoch": epoch,
+                        "lr": lr,
+                        "train_loss": self.train_loss,
+                        **{f"valid_{k}": v for k, v in stats.items()},
+                    },
+                )
+            self.checkpointer.save_and_keep_only(
+                meta=stats, max_keys=["ccc"], num_to_keep=1
+            )
+        elif stage == sb.Stage.TEST:
+            vs_human = (
+                self.human_stats.summarize() if self.human_targets else {}
+            )
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats={
+                    **{f"teacher_{k}": v for k, v in stats.items()},
+                    **{f"human_{k}": v for k, v in vs_human.items()},
+                },
+            )
+            self.test_results = {"vs_teacher": stats, "vs_human": vs_human}
+            if if_main_process():
+                write_test_outputs(
+                    self.hparams.output_folder,
+                    ids=[i for ids, _ in self.test_rows for i in ids],
+                    predictions=torch.cat([p for _, p in self.test_rows]),
+                    teacher=torch.cat(self.teacher_stats.targets).float(),
+                    human=(
+                        torch.cat(self.human_targets)
+                        if self.human_targets
+                        else None
+                    ),
+                    vs_teacher=stats,
+                    vs_human=vs_human,
+                )
 
 
 def label_cache_path(hparams, name):
@@ -75,11 +254,25 @@ def extra_audio_names(hparams):
     ]
 
 
-def pseudo_label(hparams, manifests, splits):
+def pseudo_label(hparams, manifests, splits, device, precision):
     """Labels ``splits`` and the extra audio with the teacher, once.
 
     The labeller resumes an interrupted run and refuses a cache made by
     another teacher, so a rerun only labels what is missing.
+
+    Arguments
+    ---------
+    hparams : dict
+        The recipe's hyperparameters.
+    manifests : dict
+        Split name -> prepared manifest CSV.
+    splits : list of str
+        The splits to label (none when the teacher labels on the fly).
+    device : str or torch.device
+        Where the teacher runs (the Brain's device).
+    precision : str
+        ``fp32``, ``bf16`` or ``fp16``: SpeechBrain's evaluation precision,
+        since labelling is inference.
     """
     if not splits and not hparams["extra_audio"]:
         return
@@ -88,13 +281,17 @@ def pseudo_label(hparams, manifests, splits):
         source=hparams["teacher_source"],
     )
     labeller = PseudoLabeller(
-        teacher, batch_seconds=hparams["label_batch_seconds"]
+        teacher,
+        batch_seconds=hparams["label_batch_seconds"],
+        device=device,
+        precision=precision,
     )
     for split in splits:
         labeller.label_manifest(
             manifests[split], label_cache_path(hparams, split)
         )
-    for source, name in zip(hparams["extra_audio"], extra_audio_names(hparams)):
+    extra = zip(hparams["extra_audio"], extra_audio_names(hparams), strict=True)
+    for source, name in extra:
         out = label_cache_path(hparams, name)
         if os.path.isdir(source):
             labeller.label_folder(source, out)
@@ -247,6 +444,10 @@ if __name__ == "__main__":
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    if hparams["targets"] not in ("cache", "on_the_fly"):
+        raise ValueError(
+            f"targets must be 'cache' or 'on_the_fly', not {hparams['targets']}"
+        )
     run_on_main(
         prepare_msp_podcast,
         kwargs={
@@ -259,23 +460,6 @@ if __name__ == "__main__":
         for split in ("Train", "Development", "Test1", "Test2", "Test3")
         if os.path.isfile(os.path.join(hparams["prep_folder"], f"{split}.csv"))
     }
-    if hparams["targets"] not in ("cache", "on_the_fly"):
-        raise ValueError(
-            f"targets must be 'cache' or 'on_the_fly', not {hparams['targets']}"
-        )
-    # On the fly, the teacher labels every batch itself; extra audio still
-    # goes through the labeller, which also vets the files.
-    splits = []
-    if hparams["targets"] == "cache":
-        splits = ["Train", "Development", hparams["test_split"]]
-    run_on_main(pseudo_label, args=[hparams, manifests, splits])
-    if hparams["noise_folder"]:
-        run_on_main(
-            write_noise_manifest,
-            args=[hparams["noise_folder"], hparams["noise_csv"]],
-        )
-    run_on_main(write_training_set, args=[hparams, manifests])
-    train_set, valid_set, test_set = dataio_prepare(hparams, manifests)
 
     teacher = None
     if hparams["targets"] == "on_the_fly":
@@ -283,6 +467,8 @@ if __name__ == "__main__":
             teacher_hparams_file(hparams["teacher_hparams"]),
             source=hparams["teacher_source"],
         )
+    # The Brain comes first: it settles the device and precisions that the
+    # labeller uses too.
     brain = DistillationBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -291,6 +477,23 @@ if __name__ == "__main__":
         checkpointer=hparams["checkpointer"],
         teacher=teacher,
     )
+    # On the fly, the teacher labels every batch itself; extra audio still
+    # goes through the labeller, which also vets the files.
+    splits = []
+    if hparams["targets"] == "cache":
+        splits = ["Train", "Development", hparams["test_split"]]
+    run_on_main(
+        pseudo_label,
+        args=[hparams, manifests, splits, brain.device, brain.eval_precision],
+    )
+    if hparams["noise_folder"]:
+        run_on_main(
+            write_noise_manifest,
+            args=[hparams["noise_folder"], hparams["noise_csv"]],
+        )
+    run_on_main(write_training_set, args=[hparams, manifests])
+    train_set, valid_set, test_set = dataio_prepare(hparams, manifests)
+
     brain.fit(
         brain.hparams.epoch_counter,
         train_set,
@@ -309,6 +512,7 @@ if __name__ == "__main__":
             "student": hparams["student"],
             "parameters": count_parameters(unwrap(brain.modules.student)),
             "teacher_fingerprint": fingerprint,
+            "precision": brain.precision,
             "checkpoint": str(
                 brain.checkpointer.find_checkpoint(max_key="ccc").path
             ),

@@ -20,22 +20,140 @@ Authors
 import json
 import os
 import sys
-from pathlib import Path
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
+from msp_podcast_prepare import prepare_msp_podcast
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_wav2small.dataio.pipelines import (
     audio_pipeline,
     label_pipeline,
 )
-from speechbrain_wav2small.training.teacher import TeacherBrain, export_teacher
-from speechbrain_wav2small.utils.distributed import unwrap
+from speechbrain_wav2small.objectives import CCCStats
+from speechbrain_wav2small.training.teacher import (
+    backbone_param_groups,
+    export_teacher,
+)
+from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.utils.durable import atomic_write
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-from msp_podcast_prepare import prepare_msp_podcast  # noqa: E402
+
+class TeacherBrain(CPUDistributedMixin, sb.Brain):
+    """Fine-tunes ``modules.teacher`` on human labels with the CCC loss."""
+
+    def init_optimizers(self):
+        """One optimiser, a slower learning rate for the backbone."""
+        self.optimizer = self.hparams.opt_class(
+            backbone_param_groups(
+                self.modules.teacher, self.hparams.lr_backbone
+            )
+        )
+        self.optimizers_dict = {"optimizer": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("optimizer", self.optimizer)
+
+    def compute_forward(self, batch, stage):
+        """Predicts A/D/V for the (augmented, when training) batch.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``sig`` (waveforms and relative lengths).
+        stage : speechbrain.Stage
+            Augmentation applies to ``TRAIN`` only.
+
+        Returns
+        -------
+        torch.Tensor
+            Predictions [batch, 3] (more rows when augmentation adds
+            copies).
+        """
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        augment = getattr(self.hparams, "wav_augment", None)
+        self.replicate_targets = None
+        if stage == sb.Stage.TRAIN and augment is not None:
+            n_before = wavs.shape[0]
+            wavs, lengths = augment(wavs, lengths)
+            if wavs.shape[0] != n_before:
+                self.replicate_targets = augment.replicate_labels
+        return self.modules.teacher(wavs, lengths)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """CCC loss against the human labels.
+
+        Arguments
+        ---------
+        predictions : torch.Tensor
+            The output of :meth:`compute_forward`.
+        batch : speechbrain.dataio.batch.PaddedBatch
+            With ``targets`` (human labels [batch, 3]).
+        stage : speechbrain.Stage
+            Evaluation stages also accumulate CCC statistics.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
+        targets = batch.targets.data.float()
+        if self.replicate_targets is not None:
+            targets = self.replicate_targets(targets)
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats.append(batch.id, predictions, targets)
+        return self.hparams.compute_cost(predictions, targets)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh CCC statistics for evaluation stages.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage about to run.
+        epoch : int, optional
+            The current epoch.
+        """
+        if stage != sb.Stage.TRAIN:
+            self.ccc_stats = CCCStats()
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Logs; keeps the best checkpoint by development mean CCC.
+
+        Arguments
+        ---------
+        stage : speechbrain.Stage
+            The stage that ended.
+        stage_loss : float
+            Its average loss.
+        epoch : int, optional
+            The current epoch.
+        """
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        stats = {"loss": stage_loss, **self.ccc_stats.summarize()}
+        if stage == sb.Stage.VALID:
+            lrs = [group["lr"] for group in self.optimizer.param_groups]
+            # NewBob treats lower as better; every group is scaled alike to
+            # keep the backbone/head ratio.
+            old_lr, new_lr = self.hparams.lr_annealing(1.0 - stats["ccc"])
+            for group in self.optimizer.param_groups:
+                group["lr"] *= new_lr / old_lr
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lrs[-1]},
+                train_stats={"loss": self.train_loss},
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta=stats, max_keys=["ccc"], num_to_keep=1
+            )
+        elif stage == sb.Stage.TEST:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
+            )
+            self.test_stats = stats
 
 
 def dataio_prepare(hparams, manifests):

@@ -1,0 +1,1 @@
+../msp_podcast_prepare.py
