@@ -73,10 +73,11 @@ if [ ! -f "$STAMP" ]; then
     touch "$STAMP"
 fi
 
-# The YAML linter of `make lint`, pinned apart from the shared stack.
-LINT_STAMP="$LOCAL_VENV/.lint-$(sha256sum lint-requirements.txt | cut -c1-16)"
-if [ ! -f "$LINT_STAMP" ]; then
-    "$LOCAL_VENV/bin/python" -m pip install --quiet -r lint-requirements.txt
-    rm -f "$LOCAL_VENV"/.lint-*
-    touch "$LINT_STAMP"
+# Development and test tools (yamllint, audonnx), pinned apart from the
+# shared stack.
+DEV_STAMP="$LOCAL_VENV/.dev-$(sha256sum dev-requirements.txt | cut -c1-16)"
+if [ ! -f "$DEV_STAMP" ]; then
+    "$LOCAL_VENV/bin/python" -m pip install --quiet -r dev-requirements.txt
+    rm -f "$LOCAL_VENV"/.dev-*
+    touch "$DEV_STAMP"
 fi
