@@ -9,6 +9,7 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import contextlib
 import math
 
 import torch
@@ -18,6 +19,63 @@ _SLANEY_HZ_PER_MEL = 200.0 / 3.0
 _SLANEY_MIN_LOG_HZ = 1000.0
 _SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_HZ_PER_MEL
 _SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def at_least_float32(values):
+    """``values`` as a tensor, with float16 and bfloat16 raised to float32.
+
+    Other dtypes (float32, float64, integers) are left as they are.
+
+    Arguments
+    ---------
+    values : torch.Tensor or array-like
+        The values.
+
+    Returns
+    -------
+    torch.Tensor
+        The values, in float32 at least when floating point.
+
+    Example
+    -------
+    >>> at_least_float32(torch.ones(2, dtype=torch.bfloat16)).dtype
+    torch.float32
+    >>> at_least_float32(torch.ones(2, dtype=torch.float64)).dtype
+    torch.float64
+    """
+    values = torch.as_tensor(values)
+    if values.dtype in (torch.float16, torch.bfloat16):
+        return values.float()
+    return values
+
+
+def autocast_off(device):
+    """A context in which autocast is off on ``device``'s type.
+
+    For the few computations that mixed precision would spoil; a device
+    type without autocast (``meta``) gets a context that does nothing.
+
+    Arguments
+    ---------
+    device : torch.device
+        The device whose autocast is turned off.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        The context.
+
+    Example
+    -------
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     with autocast_off(torch.device("cpu")):
+    ...         product = torch.ones(2, 2) @ torch.ones(2, 2)
+    >>> product.dtype
+    torch.float32
+    """
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def relative_to_absolute(lengths, size):
@@ -300,7 +358,9 @@ def slaney_mel_filterbank(
         f_max = sample_rate / 2.0
     bin_step = (sample_rate / 2.0) / (n_freqs - 1)
     fft_freqs = torch.arange(n_freqs, device=device, dtype=dtype) * bin_step
-    mel_limits = hz_to_mel_slaney(torch.tensor([f_min, f_max], dtype=dtype))
+    mel_limits = hz_to_mel_slaney(
+        torch.tensor([f_min, f_max], device=device, dtype=dtype)
+    )
     mel_step = (mel_limits[1] - mel_limits[0]) / (n_mels + 1)
     mel_points = mel_limits[0] + mel_step * torch.arange(
         n_mels + 2, device=device, dtype=dtype

@@ -26,6 +26,7 @@ from speechbrain.utils.metric_stats import MetricStats
 from torch import nn
 
 from speechbrain_wav2small import DIMENSIONS
+from speechbrain_wav2small.functional import at_least_float32, autocast_off
 
 
 def _as_columns(values, name):
@@ -101,7 +102,9 @@ def ccc(predictions, targets):
             RuntimeWarning,
             stacklevel=2,
         )
-        result = torch.full((x.shape[1],), float("nan"), dtype=torch.float64)
+        result = torch.full(
+            (x.shape[1],), float("nan"), dtype=torch.float64, device=x.device
+        )
         return result[0] if squeeze else result
     covariance, denominator = _ccc_terms(x, y)
     undefined = denominator == 0
@@ -124,6 +127,11 @@ def ccc(predictions, targets):
 def ccc_loss(predictions, targets, weights=None, eps=1e-8):
     """``1 - CCC`` on batch statistics, averaged over dimensions.
 
+    Computed in float32 at least, with autocast off: the moments of a
+    batch of bfloat16 predictions (8 bits of mantissa) would lose the
+    small differences CCC is made of. Gradients flow back in the
+    predictions' own dtype.
+
     Arguments
     ---------
     predictions : torch.Tensor
@@ -145,19 +153,24 @@ def ccc_loss(predictions, targets, weights=None, eps=1e-8):
     >>> y = torch.tensor([[0.1, 0.2], [0.4, 0.3], [0.8, 0.1]])
     >>> float(ccc_loss(y, y)) < 1e-6
     True
+    >>> ccc_loss(y.bfloat16(), y).dtype
+    torch.float32
     """
-    x, y = _paired_columns(predictions, targets)
-    covariance, denominator = _ccc_terms(x, y)
-    per_dimension = 1.0 - 2.0 * covariance / (denominator + eps)
-    if weights is None:
-        return per_dimension.mean()
-    weights = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
-    if weights.shape != per_dimension.shape:
-        raise ValueError(
-            f"{weights.numel()} weights given for {per_dimension.numel()} "
-            "dimensions"
-        )
-    return (per_dimension * weights).sum() / weights.sum()
+    x, y = _paired_columns(
+        at_least_float32(predictions), at_least_float32(targets)
+    )
+    with autocast_off(x.device):
+        covariance, denominator = _ccc_terms(x, y)
+        per_dimension = 1.0 - 2.0 * covariance / (denominator + eps)
+        if weights is None:
+            return per_dimension.mean()
+        weights = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+        if weights.shape != per_dimension.shape:
+            raise ValueError(
+                f"{weights.numel()} weights given for "
+                f"{per_dimension.numel()} dimensions"
+            )
+        return (per_dimension * weights).sum() / weights.sum()
 
 
 class CCCLoss(nn.Module):
@@ -289,7 +302,9 @@ class CCCStats(MetricStats):
             predictions = targets = torch.zeros(0, len(self.dimensions))
         per_dimension = ccc(predictions, targets)
         self.summary = {"ccc": float(per_dimension.mean())}
-        for name, value in zip(self.dimensions, per_dimension.tolist()):
+        for name, value in zip(
+            self.dimensions, per_dimension.tolist(), strict=True
+        ):
             self.summary[f"ccc_{name}"] = value
         if field is not None:
             return self.summary[field]

@@ -90,7 +90,7 @@ def _assert_same_cache(got_path, expected_path, atol=1e-5):
     assert [r["ID"] for r in got] == [r["ID"] for r in expected]
     assert [r["wav"] for r in got] == [r["wav"] for r in expected]
     assert [r["duration"] for r in got] == [r["duration"] for r in expected]
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         for d in DIMENSIONS:
             assert float(a[d]) == pytest.approx(float(b[d]), abs=atol)
 

@@ -108,7 +108,9 @@ def test_stats_compute_corpus_ccc_not_batch_average():
     summary = stats.summarize()
     corpus = ccc(predictions, targets)
     assert summary["ccc"] == pytest.approx(float(corpus.mean()), abs=1e-9)
-    for name, value in zip(("arousal", "dominance", "valence"), corpus):
+    for name, value in zip(
+        ("arousal", "dominance", "valence"), corpus, strict=True
+    ):
         assert summary[f"ccc_{name}"] == pytest.approx(float(value), abs=1e-9)
     batch_average = float(torch.stack(batch_values).mean())
     assert summary["ccc"] > 0.95 and batch_average < 0.5

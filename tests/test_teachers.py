@@ -323,7 +323,7 @@ def test_long_clip_is_averaged_over_windows(kind):
     with torch.no_grad():
         windows = [
             (teacher(clip[None, a:b]), b - a)
-            for a, b in zip(bounds[:-1], bounds[1:])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
         expected = sum(out * size for out, size in windows) / n_samples
         alone = teacher(clip[None])

@@ -9,6 +9,10 @@ LABELS.errors.csv (files that could not be used, with the reason).
 Run it again with the same --out to finish an interrupted run: only what is
 missing is labelled. Several processes: torchrun --nproc_per_node=N -m
 speechbrain_wav2small.cli label ... (gloo on CPU, nccl with --device cuda).
+
+--precision bf16 (or fp16 on a GPU) runs the teacher under torch.autocast;
+labels are still written as float32 and the sidecar records the precision,
+so a cache is only resumed at the precision it was started with.
 """
 
 import sys
@@ -18,7 +22,9 @@ import torch
 from speechbrain_wav2small.dataio.audio import AudioError
 from speechbrain_wav2small.labelling.cache import StaleCacheError
 from speechbrain_wav2small.labelling.labeller import (
+    PRECISIONS,
     PseudoLabeller,
+    check_precision,
     throughput_line,
 )
 from speechbrain_wav2small.labelling.sources import (
@@ -83,6 +89,14 @@ def add_arguments(parser):
         help="processes reading audio (default: 0, read in the main one)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1...")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="run the teacher under autocast: fp32 (default), bf16, or fp16 "
+        "(not on CPU); labels are written as float32 either way, and a "
+        "cache is only resumed at the precision it was started with",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -162,6 +176,8 @@ def run(args):
     distributed = torch.distributed.is_initialized()
     rank = torch.distributed.get_rank() if distributed else None
     try:
+        # Refused before a large teacher is loaded for nothing.
+        check_precision(args.precision, device)
         teacher = _load(args, device, rank)
         items = _items(args, rank)
         labeller = PseudoLabeller(
@@ -171,6 +187,7 @@ def run(args):
             device=device,
             num_workers=args.num_workers,
             progress=not args.no_progress,
+            precision=args.precision,
         )
         summary = labeller.label(items, args.out, overwrite=args.overwrite)
     except (

@@ -4,12 +4,17 @@ A cache is three files next to each other::
 
     LABELS.csv                ID,wav,duration,arousal,dominance,valence
     LABELS.csv.teacher.json   which teacher (fingerprint, name, source)
+                              and at which precision it ran
     LABELS.errors.csv         ID,wav,reason   (files that could not be used)
 
 ``wav`` is copied verbatim from the input (a manifest's ``$data_root``
 placeholders included), ``duration`` is the decoded length in seconds at
 16 kHz and the three labels come in :data:`DIMENSIONS` order, so the cache is
 itself a SpeechBrain CSV manifest the distillation recipe reads directly.
+Labels are float32 values whatever precision the teacher ran at; the
+sidecar's ``precision`` (SpeechBrain's run-option names ``fp32``, ``bf16``,
+``fp16``) says which, and a sidecar without it (written before the field
+existed) means ``fp32``.
 
 While a labelling run is under way, each process appends its rows to
 journals under ``LABELS.csv.parts/``
@@ -39,6 +44,8 @@ ERROR_COLUMNS = ("ID", "wav", "reason")
 #: ``format`` entry of the sidecar, and its version.
 CACHE_FORMAT = "speechbrain-wav2small label cache"
 CACHE_VERSION = 1
+#: Precision of a sidecar that does not record one (older caches).
+DEFAULT_PRECISION = "fp32"
 
 #: Columns of each CSV file of a cache, by its key in :func:`cache_paths`.
 FILE_COLUMNS = {"labels": LABEL_COLUMNS, "errors": ERROR_COLUMNS}
@@ -46,6 +53,22 @@ FILE_COLUMNS = {"labels": LABEL_COLUMNS, "errors": ERROR_COLUMNS}
 
 class StaleCacheError(RuntimeError):
     """The label cache at ``--out`` was not made by the current teacher."""
+
+
+class PrecisionMismatchError(StaleCacheError):
+    """The cache was labelled by this teacher at another precision.
+
+    Arguments
+    ---------
+    message : str
+        What went wrong and what to do.
+    recorded : str
+        The precision the cache was labelled at.
+    """
+
+    def __init__(self, message, recorded):
+        super().__init__(message)
+        self.recorded = recorded
 
 
 def cache_paths(out):
@@ -73,7 +96,7 @@ def cache_paths(out):
 # The sidecar
 
 
-def build_sidecar(teacher, fingerprint):
+def build_sidecar(teacher, fingerprint, precision=DEFAULT_PRECISION):
     """The sidecar of a cache that ``teacher`` starts labelling.
 
     It says ``complete: false`` until :func:`complete_sidecar` says that
@@ -86,6 +109,9 @@ def build_sidecar(teacher, fingerprint):
         are recorded when it has them).
     fingerprint : str
         Its :func:`~speechbrain_wav2small.teachers.teacher_fingerprint`.
+    precision : str
+        The precision the teacher runs at: ``"fp32"``, ``"bf16"`` or
+        ``"fp16"``.
 
     Example
     -------
@@ -93,11 +119,14 @@ def build_sidecar(teacher, fingerprint):
     >>> sidecar = build_sidecar(torch.nn.Identity(), "sha256:0")
     >>> sidecar["format"], sidecar["teacher"]["name"], sidecar["complete"]
     ('speechbrain-wav2small label cache', 'Identity', False)
+    >>> sidecar["precision"]
+    'fp32'
     """
     return {
         "format": CACHE_FORMAT,
         "version": CACHE_VERSION,
         "fingerprint": fingerprint,
+        "precision": precision,
         "teacher": {
             "name": getattr(teacher, "name", type(teacher).__name__),
             "source": getattr(teacher, "source", None),
@@ -111,6 +140,27 @@ def build_sidecar(teacher, fingerprint):
         "updated": _now(),
         "speechbrain_wav2small": __version__,
     }
+
+
+def sidecar_precision(sidecar):
+    """The precision a cache was labelled at (``"fp32"`` if unrecorded).
+
+    Arguments
+    ---------
+    sidecar : dict
+        A sidecar's content.
+
+    Returns
+    -------
+    str
+        ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+
+    Example
+    -------
+    >>> sidecar_precision({"precision": "bf16"}), sidecar_precision({})
+    ('bf16', 'fp32')
+    """
+    return sidecar.get("precision") or DEFAULT_PRECISION
 
 
 def _now():
@@ -149,7 +199,7 @@ def _load_sidecar(paths):
 
 
 def start_cache(paths, sidecar, overwrite=False):
-    """Refuses another teacher's cache; writes the sidecar first.
+    """Refuses another teacher's or precision's cache; writes the sidecar.
 
     Arguments
     ---------
@@ -164,7 +214,8 @@ def start_cache(paths, sidecar, overwrite=False):
     ------
     StaleCacheError
         The cache holds labels of another teacher, or of an unknown one
-        (files without a sidecar).
+        (files without a sidecar), or of the same teacher run at another
+        precision.
 
     Example
     -------
@@ -175,6 +226,11 @@ def start_cache(paths, sidecar, overwrite=False):
     Traceback (most recent call last):
      ...
     speechbrain_wav2small.labelling.cache.StaleCacheError: ...
+    >>> start_cache(paths, build_sidecar(torch.nn.Identity(), "sha256:a",
+    ...                                  precision="bf16"))
+    Traceback (most recent call last):
+     ...
+    speechbrain_wav2small.labelling.cache.PrecisionMismatchError: ... at fp32 ...
     """
     fingerprint = sidecar["fingerprint"]
     leftovers = [
@@ -201,6 +257,17 @@ def start_cache(paths, sidecar, overwrite=False):
                 f"teacher is {fingerprint}. Labels of two teachers are "
                 "never mixed: choose another --out, or pass --overwrite "
                 "to delete this cache and label everything again."
+            )
+        before, now = sidecar_precision(previous), sidecar_precision(sidecar)
+        if before != now:
+            raise PrecisionMismatchError(
+                f"{paths['labels']} holds labels of this teacher computed "
+                f"at {before} precision; this run is at {now}. Labels of "
+                "two precisions are never mixed: pass --precision "
+                f"{before} to finish it, choose another --out, or pass "
+                "--overwrite to delete this cache and label everything "
+                "again.",
+                recorded=before,
             )
     elif leftovers:
         raise StaleCacheError(
@@ -260,7 +327,7 @@ def read_rows(path, columns):
                     f"{path}:{line}: {len(values)} fields, expected "
                     f"{len(columns)}"
                 )
-            rows.append(dict(zip(columns, values)))
+            rows.append(dict(zip(columns, values, strict=True)))
     if columns == LABEL_COLUMNS:
         for row in rows:
             for name in ("duration", *DIMENSIONS):

@@ -10,8 +10,12 @@ Guarantees:
   delete the errors file to try those again) and labels only the rest.
   The final files are replaced atomically, so they are never torn.
 * **stale-safe**: the sidecar is written before the first label. A cache
-  whose sidecar names another teacher fingerprint, or a file at ``--out``
-  without a sidecar, is refused; ``overwrite=True`` starts it afresh.
+  whose sidecar names another teacher fingerprint or another precision, or
+  a file at ``--out`` without a sidecar, is refused; ``overwrite=True``
+  starts it afresh.
+* **mixed precision**: ``precision="bf16"`` or ``"fp16"`` runs the teacher
+  under ``torch.autocast`` on its device, with SpeechBrain's run-option
+  names and its refusal of fp16 on the CPU; labels are written as float32.
 * **multi-process**: under ``torchrun`` every rank labels its share of the
   work (largest first, dealt round-robin), writes its own journal, and
   rank 0 merges them in input order. The result equals a single-process run
@@ -26,12 +30,14 @@ Authors
 import time
 
 import torch
+from speechbrain.utils.autocast import AMPConfig, TorchAutocast
 from speechbrain.utils.distributed import ddp_barrier, ddp_broadcast
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.labelling.cache import (
+    PrecisionMismatchError,
     StaleCacheError,
     build_sidecar,
     cache_paths,
@@ -54,6 +60,66 @@ from speechbrain_wav2small.utils.distributed import (
     rank_and_world,
     sum_over_ranks,
 )
+
+#: Precision names, as SpeechBrain's ``--precision`` run option spells them.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def check_precision(precision, device):
+    """Refuses an unknown precision, and fp16 on the CPU (as SpeechBrain).
+
+    :class:`speechbrain.core.Brain` refuses ``--precision=fp16`` on the
+    CPU with a ``ValueError`` and points to bf16; the labeller does the
+    same, at construction, before any audio is read.
+
+    Arguments
+    ---------
+    precision : str
+        ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+    device : torch.device or str
+        Where the teacher runs.
+
+    Returns
+    -------
+    torch.dtype
+        The autocast dtype (``torch.float32``: no autocast).
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or fp16 on a CPU device.
+
+    Example
+    -------
+    >>> check_precision("bf16", "cpu")
+    torch.bfloat16
+    >>> check_precision("fp16", "cpu")
+    Traceback (most recent call last):
+     ...
+    ValueError: The option `--precision` is set to fp16. This option is ...
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"Specified precision ({precision}) incorrect, expected one of "
+            "`fp32`, `fp16`, `bf16`."
+        )
+    if precision == "fp16" and torch.device(device).type == "cpu":
+        # Brain's own message, less its --eval_precision.
+        raise ValueError(
+            "The option `--precision` is set to fp16. This option is not "
+            "yet supported on CPU. Please use `--precision=bf16` instead "
+            "to enable mixed precision on CPU."
+        )
+    return AMPConfig.from_name(precision).dtype
+
+
+def _module_device(module):
+    """Device of a module's first parameter (or buffer); CPU if none."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
 
 
 def _format_label(value):
@@ -84,6 +150,12 @@ class PseudoLabeller:
         DataLoader workers reading audio (0: read in this process).
     progress : bool
         Show a progress bar (rank 0 only).
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the teacher runs
+        under ``torch.autocast`` with that dtype on its device type (the
+        names of SpeechBrain's ``--precision``). fp16 on a CPU device is
+        refused with a ``ValueError``, as SpeechBrain does. Recorded in the
+        cache's sidecar: a cache is only resumed at its own precision.
 
     Example
     -------
@@ -113,15 +185,19 @@ class PseudoLabeller:
         device=None,
         num_workers=0,
         progress=True,
+        precision="fp32",
     ):
         if batch_seconds <= 0:
             raise ValueError(f"batch_seconds must be > 0, not {batch_seconds}")
-        self.teacher = teacher if device is None else teacher.to(device)
         self.device = (
             torch.device(device)
             if device is not None
-            else next(teacher.parameters()).device
+            else _module_device(teacher)
         )
+        # Checked before the teacher moves: a refusal leaves it untouched.
+        self.autocast_dtype = check_precision(precision, self.device)
+        self.precision = precision
+        self.teacher = teacher if device is None else teacher.to(device)
         self.batch_seconds = float(batch_seconds)
         self.max_batch_size = max_batch_size
         self.num_workers = num_workers
@@ -164,7 +240,8 @@ class PseudoLabeller:
         Raises
         ------
         StaleCacheError
-            ``out`` holds labels of another teacher, or of an unknown one.
+            ``out`` holds labels of another teacher, or of an unknown one,
+            or was labelled at another precision.
         """
         started = time.perf_counter()
         ids = [item.id for item in items]
@@ -174,16 +251,29 @@ class PseudoLabeller:
         paths = cache_paths(out)
         rank, world = rank_and_world()
         self.teacher.eval()
-        sidecar = build_sidecar(self.teacher, teacher_fingerprint(self.teacher))
+        sidecar = build_sidecar(
+            self.teacher, teacher_fingerprint(self.teacher), self.precision
+        )
 
         problem, pending = None, None
         if rank == 0:
             try:
-                start_cache(paths, sidecar, overwrite)
+                try:
+                    start_cache(paths, sidecar, overwrite)
+                    mismatch = None
+                except PrecisionMismatchError as error:
+                    mismatch = error
                 done = done_ids(paths)
                 pending = [
                     i for i, item in enumerate(items) if item.id not in done
                 ]
+                if mismatch is not None:
+                    # Labels of two precisions are never mixed, but a cache
+                    # with nothing left to label is used as it was made.
+                    if pending:
+                        raise mismatch
+                    sidecar["precision"] = mismatch.recorded
+                    start_cache(paths, sidecar, overwrite)
             except (StaleCacheError, ValueError, OSError) as error:
                 problem = error
         # Every rank must learn about a refusal, or the others would wait
@@ -228,11 +318,17 @@ class PseudoLabeller:
 
     def _forward(self, wavs, lengths):
         """The teacher's float32 outputs on the CPU."""
-        with torch.inference_mode():
+        # The batch enters in float32 and autocast lowers what it should
+        # (SpeechBrain's TorchAutocast is a no-op for fp32).
+        autocast = TorchAutocast(
+            device_type=self.device.type, dtype=self.autocast_dtype
+        )
+        with torch.inference_mode(), autocast:
             outputs = self.teacher(
                 wavs.to(self.device), lengths.to(self.device)
             )
-        # .cpu() waits for the device, so a timing around it is complete.
+        # Written as float32 whatever the precision; .cpu() waits for the
+        # device, so a timing around it is complete.
         return outputs.float().cpu()
 
     def _label_share(self, items, mine, paths, rank):
@@ -266,7 +362,9 @@ class PseudoLabeller:
                     outputs = self._forward(wavs, lengths)
                     teacher_seconds += time.perf_counter() - forward_started
                     counts = torch.round(lengths * wavs.shape[1]).long()
-                    for index, values, count in zip(good, outputs, counts):
+                    for index, values, count in zip(
+                        good, outputs, counts, strict=True
+                    ):
                         item = items[index]
                         if not torch.isfinite(values).all():
                             error_rows.append(

@@ -151,7 +151,7 @@ def folder_items(folder):
     stems = [os.path.splitext(r)[0] for r in relative]
     clashes = {s for s in stems if stems.count(s) > 1}
     items = []
-    for path, rel, stem in zip(files, relative, stems):
+    for path, rel, stem in zip(files, relative, stems, strict=True):
         clip_id = rel if stem in clashes else stem
         _check_text(path, "file name", folder)
         absolute = os.path.abspath(path)

@@ -204,7 +204,7 @@ class FastWav2Small(nn.Module):
             x, self._padded("score_weight"), self._padded("score_bias")
         )
         if mask is not None:
-            scores = scores.masked_fill(~mask, torch.finfo(x.dtype).min)
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         values = F.conv2d(
             x, self._padded("value_weight"), self._padded("value_bias")
         )

@@ -19,7 +19,11 @@ All map ``wavs [batch, time]`` (16 kHz) and relative ``lengths [batch]`` to
   all ignore padded samples and frames;
 * bounded in memory: a clip longer than ``max_window_seconds`` is cut into
   equal windows no longer than that, each window is labelled as a clip of
-  its own and the outputs are averaged, weighted by window duration.
+  its own and the outputs are averaged, weighted by window duration;
+* mixed-precision safe: under ``torch.autocast`` the backbone runs in low
+  precision while pooling and head run in float32, so outputs are float32;
+* device safe: every tensor a teacher builds is created on the device of
+  its input (``tests/test_devices.py`` checks it without a GPU).
 
 Module attribute names reproduce the checkpoints' keys, so the state dict of
 a public checkpoint loads strictly. Loading from disk or from the hub lives in
@@ -38,6 +42,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.functional import (
+    at_least_float32,
+    autocast_off,
     conv_output_length,
     length_mask,
     normalize_waveform,
@@ -233,7 +239,7 @@ class WindowedTeacher(FrozenTeacher):
         for clip, n_samples in enumerate(counts.tolist()):
             n_windows = math.ceil(n_samples / window)
             bounds = [n_samples * j // n_windows for j in range(n_windows + 1)]
-            for start, stop in zip(bounds[:-1], bounds[1:]):
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                 segments.append((clip, start, stop - start))
         total = wavs.new_zeros(wavs.shape[0], len(DIMENSIONS))
         weight = wavs.new_zeros(wavs.shape[0], 1)
@@ -244,11 +250,14 @@ class WindowedTeacher(FrozenTeacher):
             batch = wavs.new_zeros(len(chunk), longest)
             for row, (clip, start, size) in enumerate(chunk):
                 batch[row, :size] = wavs[clip, start : start + size]
-            sizes = torch.tensor([size for _, _, size in chunk])
-            outputs = self.forward_clips(batch, sizes.to(wavs.device))
-            clips = torch.tensor([clip for clip, _, _ in chunk])
-            clips = clips.to(wavs.device)
-            sizes = sizes.to(device=wavs.device, dtype=wavs.dtype)
+            sizes = torch.tensor(
+                [size for _, _, size in chunk], device=wavs.device
+            )
+            outputs = self.forward_clips(batch, sizes)
+            clips = torch.tensor(
+                [clip for clip, _, _ in chunk], device=wavs.device
+            )
+            sizes = sizes.to(wavs.dtype)
             total = total.index_add(0, clips, outputs * sizes.unsqueeze(1))
             weight = weight.index_add(0, clips, sizes.unsqueeze(1))
         return total / weight
@@ -295,8 +304,11 @@ def sample_counts(wavs, lengths):
     tensor([8, 4])
     """
     if lengths is None:
-        return torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long).to(
-            wavs.device
+        return torch.full(
+            (wavs.shape[0],),
+            wavs.shape[1],
+            dtype=torch.long,
+            device=wavs.device,
         )
     relative = lengths.detach().to("cpu", torch.float64)
     return relative_to_absolute(relative, wavs.shape[1]).to(wavs.device)
@@ -347,7 +359,13 @@ class TransformerTeacher(WindowedTeacher):
         """Shortest clip (samples) that gives one frame: the receptive field."""
         field = 1
         for kernel, stride in reversed(
-            list(zip(self.config.conv_kernel, self.config.conv_stride))
+            list(
+                zip(
+                    self.config.conv_kernel,
+                    self.config.conv_stride,
+                    strict=True,
+                )
+            )
         ):
             field = (field - 1) * stride + kernel
         return field
@@ -374,7 +392,7 @@ class TransformerTeacher(WindowedTeacher):
         """
         frames = counts
         for kernel, stride in zip(
-            self.config.conv_kernel, self.config.conv_stride
+            self.config.conv_kernel, self.config.conv_stride, strict=True
         ):
             frames = conv_output_length(frames, kernel, stride)
         return frames
@@ -404,13 +422,13 @@ class TransformerTeacher(WindowedTeacher):
                 self._run_backbone(inputs[row : row + 1, :count], None)
                 for row, count in enumerate(counts.tolist())
             ]
-            frames = torch.tensor([h.shape[1] for h in hidden])
-            padded = inputs.new_zeros(
-                len(hidden), int(frames.max()), hidden[0].shape[2]
+            frames = [h.shape[1] for h in hidden]
+            padded = hidden[0].new_zeros(
+                len(hidden), max(frames), hidden[0].shape[2]
             )
             for row, states in enumerate(hidden):
                 padded[row, : states.shape[1]] = states[0]
-            frames = frames.to(inputs.device)
+            frames = torch.tensor(frames, device=inputs.device)
             return padded, length_mask(frames, padded.shape[1])
         if not self.masks_padding:
             inputs = inputs[:, : int(counts[0])]
@@ -574,10 +592,17 @@ class DawnTeacher(TransformerTeacher):
             relative = counts.to(torch.float64) / wavs.shape[1]
             inputs = normalize_waveform(wavs, relative)
         hidden, frame_mask = self.encode(inputs, counts)
-        weights = frame_mask.unsqueeze(2).to(hidden.dtype)
-        summed = torch.where(frame_mask.unsqueeze(2), hidden, 0.0).sum(dim=1)
-        pooled = summed / weights.sum(dim=1)
-        return self.classifier(pooled)
+        with autocast_off(hidden.device):
+            # Pooling and head in float32 under mixed precision: a bf16
+            # head rounds the labels to steps of 2**-8 (0.004 near 0.5),
+            # and the pooling sums hundreds of frames. Both cost nothing
+            # next to the backbone; on the shipped speech (2-layer
+            # stand-ins) they cut the bf16-vs-fp32 label error fourfold.
+            hidden = at_least_float32(hidden)
+            weights = frame_mask.unsqueeze(2).to(hidden.dtype)
+            valid = torch.where(frame_mask.unsqueeze(2), hidden, 0.0)
+            pooled = valid.sum(dim=1) / weights.sum(dim=1)
+            return self.classifier(pooled)
 
     def inference_config(self):
         """Everything besides the weights that decides the outputs (JSON)."""
@@ -632,7 +657,7 @@ class AttentiveStatisticsPooling(nn.Module):
         valid = frame_mask.unsqueeze(2)
         x = torch.where(valid, x, 0.0)
         scores = torch.tanh(self.sap_linear(x)) @ self.attention
-        scores = scores.masked_fill(~valid, torch.finfo(x.dtype).min)
+        scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=1) * valid
         mean = (x * weights).sum(dim=1)
         second_moment = (x.square() * weights).sum(dim=1)
@@ -677,7 +702,7 @@ class EmotionRegression(nn.Module):
                 nn.ReLU(),
                 nn.Dropout(dropout),
             )
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         )
         self.out = nn.Sequential(nn.Linear(hidden_size, num_outputs))
 
@@ -808,7 +833,13 @@ class OdysseyTeacher(TransformerTeacher):
             sample_mask, (wavs - self.mean) / (self.std + 1e-6), 0.0
         )
         hidden, frame_mask = self.encode(inputs, counts)
-        return self.ser_model(self.pool_model(hidden, frame_mask))
+        with autocast_off(hidden.device):
+            # Pooling and head in float32 under mixed precision: the
+            # standard deviation sqrt(E[x^2] - mean^2) cancels badly in
+            # bf16, and a bf16 head rounds the labels to steps of 2**-8.
+            # Both cost nothing next to the backbone.
+            hidden = at_least_float32(hidden)
+            return self.ser_model(self.pool_model(hidden, frame_mask))
 
     def inference_config(self):
         """Everything besides the weights that decides the outputs (JSON)."""
@@ -892,7 +923,7 @@ class EnsembleTeacher(FrozenTeacher):
             [batch, 3]: arousal, dominance, valence.
         """
         total = 0.0
-        for weight, member in zip(self.weights, self.members):
+        for weight, member in zip(self.weights, self.members, strict=True):
             total = total + weight * member(wavs, lengths)
         return total
 

@@ -107,7 +107,7 @@ class AttentionPooling(nn.Module):
         scores = self.score(x)
         if frame_mask is not None:
             scores = scores.masked_fill(
-                ~frame_mask[:, None, :, None], torch.finfo(x.dtype).min
+                ~frame_mask[:, None, :, None], torch.finfo(scores.dtype).min
             )
         weights = torch.softmax(scores, dim=2)
         return (self.value(x) * weights).sum(dim=2)
@@ -188,7 +188,10 @@ class Wav2Small(nn.Module):
             sample_rate, n_fft, hop_length, n_mels, f_min, f_max
         )
         widths = [1] + [channels] * (blocks_before_pool + blocks_after_pool)
-        blocks = [ConvBlock(i, o) for i, o in zip(widths[:-1], widths[1:])]
+        blocks = [
+            ConvBlock(i, o)
+            for i, o in zip(widths[:-1], widths[1:], strict=True)
+        ]
         self.blocks_full = nn.ModuleList(blocks[:blocks_before_pool])
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.blocks_pooled = nn.ModuleList(blocks[blocks_before_pool:])

@@ -58,6 +58,7 @@ from speechbrain_wav2small.training.reporting import (
 from speechbrain_wav2small.utils.complexity import count_parameters
 from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.utils.durable import atomic_write, atomic_write_csv
+from speechbrain_wav2small.utils.model_files import EXPORT_REPORT_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -402,16 +403,22 @@ def export_best_student(brain, hparams, manifests, fingerprint):
 
     The export goes to a folder named after the checkpoint, so a rerun
     finds it there and a newer checkpoint never overwrites an older export.
+    The int8-vs-float gate runs on Development clips, topped up with
+    training clips when the Development set is smaller than
+    ``export_held_out_items`` (the gate compares the two models, it uses no
+    label).
     """
     checkpoint = brain.checkpointer.find_checkpoint(max_key="ccc")
     out_dir = os.path.join(hparams["export_folder"], checkpoint.path.name)
-    report_path = os.path.join(out_dir, "export_report.json")
+    report_path = os.path.join(out_dir, EXPORT_REPORT_FILE)
     if os.path.isfile(report_path):
         logger.info("Export of %s already in %s", checkpoint.path, out_dir)
         with open(report_path, encoding="utf-8") as stream:
             return json.load(stream)
-    with open(manifests["Development"], newline="", encoding="utf-8") as f:
-        held_out = [row["wav"] for row in csv.DictReader(f)]
+    held_out = []
+    for split in ("Development", "Train"):
+        with open(manifests[split], newline="", encoding="utf-8") as f:
+            held_out.extend(row["wav"] for row in csv.DictReader(f))
     report = export_onnx(
         unwrap(brain.modules.student),
         out_dir,
