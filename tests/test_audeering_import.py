@@ -11,6 +11,8 @@ matrix concatenated with its Gram matrix, and the ``adv`` head. It shares
 no code with the package.
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,9 @@ from torch import nn
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.cli import main
 from speechbrain_wav2small.dataio.audio import read_audio
+from speechbrain_wav2small.dataio.reference_speech import (
+    reference_speech_clips,
+)
 from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.inference.onnx_emotion import OnnxEmotionDimensions
 from speechbrain_wav2small.packaging.audeering import (
@@ -227,6 +232,93 @@ def test_import_matches_authors_model_on_real_speech(
     card = (out / "README.md").read_text()
     assert "license: cc-by-nc-sa-4.0" in card
     assert "converted from audEERING's Wav2Small release" in card
+
+
+def test_import_whose_int8_gate_fails_keeps_the_float_model(
+    authors_model, release, tmp_path, capsys
+):
+    """The float model passes its check, the int8 copy cannot (a gate above
+    any CCC): the folder is written without the int8 file, the command
+    exits with the warning status, and every record says why. Without
+    --held-out the checks run on the speech shipped with the package."""
+    out = tmp_path / "imported"
+    status = main(
+        [
+            "import-audeering",
+            str(release),
+            "--out",
+            str(out),
+            "--int8-min-ccc",
+            "1.5",
+        ]
+    )
+    assert status == 3
+    captured = capsys.readouterr()
+    assert "warning: model.onnx written, no int8 file, because" in (
+        captured.err
+    )
+    assert "int8 vs float CCC below 1.5" in captured.err
+    assert {p.name for p in out.iterdir()} == {
+        "hyperparams.yaml",
+        "model.ckpt",
+        "model.onnx",
+        "export.json",
+        "README.md",
+    }
+    report = json.loads((out / "export.json").read_text())
+    assert report["int8_outcome"] == "refused"
+    assert report["quantization"] == "none" and report["int8_ccc"] is None
+    assert report["no_int8_reason"].startswith("no int8 file, because")
+    (refused,) = report["int8_refused"]  # auto without held-out: weights
+    assert refused["mode"] == "weights" and refused["int8_min_ccc"] == 1.5
+    assert set(refused["int8_ccc"]) == set(DIMENSIONS)
+    assert report["held_out_items"] == len(reference_speech_clips())
+    assert report["held_out_source"].startswith("reference speech")
+    card = (out / "README.md").read_text()
+    assert report["no_int8_reason"] in card
+    assert "model.int8.onnx" not in card
+    assert 'OnnxEmotionDimensions("model.onnx")' in card
+    # Every reader of the folder takes the float model.
+    onnx_model = OnnxEmotionDimensions(out)
+    assert onnx_model.path == str(out / "model.onnx")
+    samples = read_audio(DATA / SPEECH[0])
+    got = onnx_model.predict_file(DATA / SPEECH[0])
+    expected = _authors(authors_model, samples)
+    assert np.abs([got[d] for d in DIMENSIONS] - expected).max() <= 1e-4
+    results = tmp_path / "predictions.json"
+    arguments = ["predict", str(DATA / SPEECH[0]), "--quiet"]
+    for backend in ("onnx", "torch"):
+        assert (
+            main(
+                arguments
+                + ["--model", str(out), "--backend", backend]
+                + ["--out", str(results)]
+            )
+            == 0
+        )
+        (row,) = json.loads(results.read_text())
+        assert abs(row["arousal"] - expected[0]) <= 1e-4
+
+
+def test_import_without_int8(release, tmp_path):
+    out = tmp_path / "float only"
+    status = main(
+        [
+            "import-audeering",
+            str(release),
+            "--out",
+            str(out),
+            "--quantization",
+            "none",
+        ]
+    )
+    assert status == 0
+    assert (out / "model.onnx").is_file()
+    assert not (out / "model.int8.onnx").exists()
+    report = json.loads((out / "export.json").read_text())
+    assert report["int8_outcome"] == "not requested"
+    assert report["int8_refused"] == []
+    assert "float model only" in (out / "README.md").read_text()
 
 
 def test_pytorch_bin_and_plain_file(authors_model, release, tmp_path):

@@ -19,6 +19,8 @@ from speechbrain_wav2small import DIMENSIONS, __version__
 from speechbrain_wav2small.export import (
     FLOAT_FILE,
     INT8_FILE,
+    INT8_NOT_REQUESTED,
+    INT8_REFUSED,
     ExportError,
     OnnxStudent,
     export_onnx,
@@ -28,6 +30,8 @@ from speechbrain_wav2small.export import (
 from speechbrain_wav2small.students import build_student
 from speechbrain_wav2small.utils import durable
 from speechbrain_wav2small.utils.model_files import (
+    AUDONNX_DEFAULT_YAML,
+    AUDONNX_FILES,
     SESSION_CONFIG_KEY,
     WEIGHTS_ONLY_CONFIG,
 )
@@ -42,6 +46,14 @@ def packaged():
     built = packaged_wav2small()
     assert built["status"] == 0
     return built
+
+
+def exported_models(folder):
+    """Our ONNX model files in ``folder``, sorted (audonnx's copies and
+    YAML files, tested in tests/test_audonnx.py, left out)."""
+    audonnx = {AUDONNX_DEFAULT_YAML}
+    audonnx.update(name for pair in AUDONNX_FILES.values() for name in pair)
+    return sorted(p.name for p in folder.iterdir() if p.name not in audonnx)
 
 
 def _session(path):
@@ -72,9 +84,10 @@ def test_files_pass_checker_and_carry_metadata(packaged):
 def test_gates_recorded_and_sizes(packaged):
     report = json.loads((packaged["package"] / "export.json").read_text())
     print("wav2small sizes:", report["bytes"], "parity:", report["parity"])
+    # Padded batches up to 10 s, single clips up to 30 s.
     assert set(report["parity"]["by_shape"]) == {
         f"{s}s x{b}" for s in ("0.5", "3", "10", "30") for b in (1, 3)
-    }
+    } - {"30s x3"}
     assert report["parity"]["max_abs_diff"] <= 1e-4
     assert min(report["int8_ccc"].values()) >= 0.999
     sizes = {
@@ -168,21 +181,86 @@ def _quick_export(folder, **kwargs):
     )
 
 
-def test_failed_int8_gate_leaves_no_file(tmp_path):
+def test_failed_int8_gate_keeps_the_float_model(tmp_path):
+    """An int8 copy that fails its gate is left out; the float model is
+    written, and an int8 file of an earlier export does not survive."""
     out = tmp_path / "export"
+    out.mkdir()
+    (out / FLOAT_FILE).write_bytes(b"earlier float")
+    (out / INT8_FILE).write_bytes(b"earlier int8, of another model")
     model = fitted_student("wav2small").train()
-    with pytest.raises(ExportError, match="int8 vs float CCC below"):
-        export_onnx(
-            model,
-            out,
-            "wav2small",
-            held_out_wavs=held_out_clips(count=12),
-            parity_seconds=(0.5,),
-            parity_batch_sizes=(3,),
-            min_ccc=1.5,
-        )
-    assert not out.exists() or not any(out.iterdir())
+    report = export_onnx(
+        model,
+        out,
+        "wav2small",
+        held_out_wavs=held_out_clips(count=12),
+        parity_seconds=(0.5,),
+        parity_batch_sizes=(3,),
+        min_ccc=1.5,
+        overwrite=True,
+    )
+    assert exported_models(out) == [FLOAT_FILE]
+    assert report["files"] == {FLOAT_FILE: str(out / FLOAT_FILE)}
+    assert report["bytes"] == {FLOAT_FILE: (out / FLOAT_FILE).stat().st_size}
+    assert report["int8_outcome"] == INT8_REFUSED
+    assert report["quantization"] == "none" and report["int8_ccc"] is None
+    # auto with held-out audio tries static, then weights: both refused,
+    # each with its figures.
+    assert [entry["mode"] for entry in report["int8_refused"]] == [
+        "static",
+        "weights",
+    ]
+    for entry in report["int8_refused"]:
+        assert "int8 vs float CCC below 1.5" in entry["reason"]
+        assert all(0.9 < entry["int8_ccc"][d] < 1.5 for d in DIMENSIONS)
+        assert entry["held_out_items"] == 12
+    assert report["no_int8_reason"].startswith(
+        "no int8 file, because static int8 was refused: int8 vs float CCC"
+    )
+    assert "; weights int8 was refused" in report["no_int8_reason"]
+    session = _session(out / FLOAT_FILE)
+    assert session.get_modelmeta().custom_metadata_map["student"] == (
+        "wav2small"
+    )
     assert model.training  # exported in eval mode, then put back
+
+
+def test_quantization_none_writes_the_float_model_only(tmp_path, caplog):
+    report = _quick_export(tmp_path, quantization="none")
+    assert exported_models(tmp_path) == [FLOAT_FILE]
+    assert report["int8_outcome"] == INT8_NOT_REQUESTED
+    assert report["quantization"] == "none" and report["int8_refused"] == []
+    assert "quantization 'none'" in report["no_int8_reason"]
+    assert "WARNING" not in caplog.text  # float only is what was asked
+
+
+def test_int8_quantiser_failure_keeps_the_float_model(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("Inferred shape and existing shape differ")
+
+    monkeypatch.setattr(quantization, "quantize_fast_path", broken)
+    report = _quick_export(tmp_path, quantization="static")
+    assert exported_models(tmp_path) == [FLOAT_FILE]
+    assert report["int8_outcome"] == INT8_REFUSED
+    (refused,) = report["int8_refused"]
+    assert refused["mode"] == "static"
+    assert refused["reason"] == (
+        "quantisation failed (RuntimeError: Inferred shape and existing "
+        "shape differ)"
+    )
+
+
+def test_each_quantization_mode_is_offered_by_every_command(capsys):
+    from speechbrain_wav2small.cli import build_parser
+
+    parser = build_parser()
+    for command in ("export", "package", "import-audeering"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        usage = capsys.readouterr().out
+        assert "{" + ",".join(quantization.QUANTIZATION_MODES) + "}" in usage
+        assert "--int8-min-ccc" in usage
+        assert "3 done with a warning" in " ".join(usage.split())
 
 
 def test_failed_parity_gate_leaves_no_file(tmp_path):
@@ -217,10 +295,10 @@ def test_interrupted_write_keeps_previous_export(tmp_path, monkeypatch):
     assert moved
     assert (out / FLOAT_FILE).read_bytes() == b"previous float"
     assert (out / INT8_FILE).read_bytes() == b"previous int8"
-    assert sorted(p.name for p in out.iterdir()) == [INT8_FILE, FLOAT_FILE]
+    assert exported_models(out) == [INT8_FILE, FLOAT_FILE]
     durable.atomic_write_files(contents)
     assert (out / INT8_FILE).read_bytes() == b"new int8"
-    assert sorted(p.name for p in out.iterdir()) == [INT8_FILE, FLOAT_FILE]
+    assert exported_models(out) == [INT8_FILE, FLOAT_FILE]
 
 
 def test_interrupted_first_export_leaves_nothing(tmp_path, monkeypatch):
@@ -325,6 +403,17 @@ def test_cli_export(packaged, tmp_path, capsys):
     assert meta["teacher_fingerprint"] == "sha256:feed"
     assert main(arguments) == 1  # an export is there now
     assert "refusing to overwrite" in capsys.readouterr().err
+    # An int8 copy below the gate: the float model is replaced, the old
+    # int8 file removed, and the command ends with the warning status.
+    strict = [*arguments, "--overwrite", "--int8-min-ccc", "1.5"]
+    assert main(strict) == 3
+    printed = capsys.readouterr()
+    assert "warning: model.onnx written, no int8 file, because" in printed.err
+    assert "no int8 file, because" in printed.out
+    assert exported_models(out) == [FLOAT_FILE]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["int8_outcome"] == "refused"
+    assert report["no_int8_reason"] in printed.err
     wrong = arguments[:]
     wrong[wrong.index("wav2small")] = "wav2small_72k"
     wrong[wrong.index(str(out))] = str(tmp_path / "other")

@@ -7,12 +7,17 @@ import pytest
 import torch
 import yaml
 from conftest import DATA
-from fitted_students import fitted_student, packaged_wav2small
+from fitted_students import (
+    fitted_student,
+    held_out_clips,
+    packaged_wav2small,
+)
 
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.cli import main
 from speechbrain_wav2small.dataio.audio import read_audio
 from speechbrain_wav2small.inference.emotion import EmotionDimensions
+from speechbrain_wav2small.inference.onnx_emotion import OnnxEmotionDimensions
 from speechbrain_wav2small.packaging import (
     ccc_rows,
     load_checkpoint,
@@ -26,9 +31,17 @@ FILES = {
     "model.ckpt",
     "model.onnx",
     "model.int8.onnx",
+    # audEERING's audonnx reads these (see tests/test_audonnx.py).
+    "audonnx.onnx",
+    "audonnx.yaml",
+    "audonnx.int8.onnx",
+    "audonnx.int8.yaml",
+    "model.yaml",
     "export.json",
     "README.md",
 }
+#: The files that exist only with an int8 model.
+INT8_FILES = {"model.int8.onnx", "audonnx.int8.onnx", "audonnx.int8.yaml"}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +133,77 @@ def test_refuses_non_empty_folder(packaged, tmp_path, capsys):
     assert status == 1
     assert "overwrite" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_int8_copy_that_fails_its_gate_is_left_out(packaged, tmp_path):
+    """The folder is written without model.int8.onnx (replacing one that
+    had it); export.json and the card say why, with the figures, and the
+    folder loads with both interfaces."""
+    out = tmp_path / "package"
+    out.mkdir()
+    for name in FILES:  # an earlier package, int8 file included
+        (out / name).write_text("earlier")
+    report = package_model(
+        fitted_student(),
+        "wav2small",
+        out,
+        held_out_wavs=held_out_clips(count=12),
+        overwrite=True,
+        export_options={
+            "quantization": "weights",
+            "min_ccc": 1.5,
+            "parity_seconds": (0.5,),
+            "parity_batch_sizes": (3,),
+        },
+    )
+    assert {p.name for p in out.iterdir()} == FILES - INT8_FILES
+    assert set(report["files"]) == FILES - INT8_FILES
+    export = json.loads((out / "export.json").read_text())
+    assert export["files"] == {"model.onnx": "model.onnx"}
+    assert export["int8_outcome"] == "refused"
+    (refused,) = export["int8_refused"]
+    assert refused["mode"] == "weights"
+    figures = ", ".join(f"{d} {refused['int8_ccc'][d]:.5f}" for d in DIMENSIONS)
+    assert figures in export["no_int8_reason"]
+    card = (out / "README.md").read_text()
+    assert export["no_int8_reason"] in card
+    assert "| `model.onnx` (float32) |" in card
+    assert "model.int8.onnx" not in card
+    onnx_model = OnnxEmotionDimensions(out)
+    assert onnx_model.path == str(out / "model.onnx")
+    samples = read_audio(DATA / "ASR_spk1_snt1.wav")
+    loaded = EmotionDimensions.from_hparams(
+        source=str(out), savedir=str(tmp_path / "savedir")
+    )
+    assert np.allclose(
+        onnx_model.predict_batch(samples[None]),
+        loaded.predict_batch(torch.from_numpy(samples)[None]).numpy(),
+        atol=1e-4,
+    )
+
+
+def test_cli_package_without_int8(packaged, tmp_path, capsys):
+    out = tmp_path / "float only"
+    status = main(
+        [
+            "package",
+            "--checkpoint",
+            str(packaged["checkpoint"]),
+            "--student",
+            "wav2small",
+            "--out",
+            str(out),
+            "--quantization",
+            "none",
+        ]
+    )
+    assert status == 0
+    assert "warning" not in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == FILES - INT8_FILES
+    export = json.loads((out / "export.json").read_text())
+    assert export["int8_outcome"] == "not requested"
+    assert export["quantization"] == "none"
+    assert "quantization 'none'" in (out / "README.md").read_text()
 
 
 def test_checkpoint_forms(packaged, tmp_path):

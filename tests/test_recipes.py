@@ -101,8 +101,14 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
         assert "int8 vs float CCC" in results["export_error"]
         assert not list(export.glob("*.onnx"))
     else:
-        assert results["onnx_bytes"]["model.int8.onnx"] <= 30_000
         assert (export / "model.onnx").is_file()
+        if "model.int8.onnx" in results["onnx_bytes"]:
+            assert results["onnx_bytes"]["model.int8.onnx"] <= 30_000
+        else:
+            # Two training batches may leave outputs too flat for the int8
+            # gate: the float model is kept and the reason recorded.
+            assert results["no_int8_reason"].startswith("no int8 file")
+            assert not (export / "model.int8.onnx").exists()
     # The challenge CSV: one row per test utterance, ratings on 1..7.
     with open(out / "test_predictions.csv") as stream:
         rows = list(csv.DictReader(stream))

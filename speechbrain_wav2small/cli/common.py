@@ -1,8 +1,12 @@
 """What the ``wav2small`` subcommands share: options and error handling.
 
-A user error (a missing file, a bad option value, a gate that refused an
-export) ends a command with one ``error: ...`` line and exit status 1,
-never a traceback; :func:`reports_user_errors` does that for a ``run``.
+A user error (a missing file, a bad option value, a float model that
+failed its export check) ends a command with one ``error: ...`` line and
+exit status 1, never a traceback; :func:`reports_user_errors` does that
+for a ``run``. A command that did its work but warns about part of it
+ends with one ``warning: ...`` line and :data:`EXIT_WARNING` (3): an
+export or package written without its int8 file because the int8 copy
+failed its accuracy gate (:func:`export_exit_status`).
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -13,8 +17,15 @@ import json
 import sys
 
 from speechbrain_wav2small.dataio.audio import AudioError
-from speechbrain_wav2small.export.quantization import QUANTIZATION_MODES
+from speechbrain_wav2small.export.gates import MIN_CCC
+from speechbrain_wav2small.export.onnx_export import INT8_REFUSED
+from speechbrain_wav2small.export.quantization import (
+    DEFAULT_QUANTIZATION,
+    QUANTIZATION_MODES,
+    modes_help,
+)
 from speechbrain_wav2small.students import STUDENTS
+from speechbrain_wav2small.utils.model_files import FLOAT_FILE, INT8_FILE
 
 #: Errors reported as one line (exit status 1) instead of a traceback; a
 #: command adds those of the layer it calls (``ExportError``...).
@@ -24,6 +35,20 @@ USER_ERRORS = (
     FileNotFoundError,
     NotADirectoryError,
     ValueError,
+)
+
+#: Exit status of a command that did its work with a warning: the float
+#: model was written without its int8 copy, which failed its gate.
+EXIT_WARNING = 3
+
+#: The exit statuses of the commands that write ONNX files (their epilog).
+EXPORT_EXIT_STATUS = (
+    "Exit status: 0 done; 1 error, nothing written (this includes a float "
+    f"model that fails its check); {EXIT_WARNING} done with a warning: "
+    f"{FLOAT_FILE} was written but not {INT8_FILE}, because the int8 copy "
+    "failed its accuracy gate (the gate and its figures are printed and "
+    "recorded in the export report and the model card). With "
+    "--quantization none no int8 file is made and the status is 0."
 )
 
 
@@ -180,17 +205,111 @@ def add_export_arguments(parser):
         dest="teacher_fingerprint",
         help="teacher fingerprint, or the label cache's .teacher.json sidecar",
     )
+    add_quantization_arguments(parser)
+    add_overwrite_argument(parser)
+
+
+def add_quantization_arguments(parser):
+    """--quantization and --int8-min-ccc: the int8 model of an export
+    (``export``, ``package`` and ``import-audeering``); also sets the
+    parser's epilog to :data:`EXPORT_EXIT_STATUS`.
+
+    The choices and their meaning come from
+    :mod:`speechbrain_wav2small.export.quantization`.
+
+    Arguments
+    ---------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Example
+    -------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_quantization_arguments(parser)
+    >>> args = parser.parse_args(["--quantization", "none"])
+    >>> export_options(args)
+    {'quantization': 'none', 'min_ccc': 0.999}
+    """
     parser.add_argument(
         "--quantization",
         choices=QUANTIZATION_MODES,
-        default="auto",
-        help="int8 model: 'static' (calibrated int8 activations and "
-        "kernels, Wav2Small only), 'weights' (int8 weights, float "
-        "arithmetic), 'dynamic' (onnxruntime's dynamic int8); 'auto' "
-        "(default): static for Wav2Small given --held-out audio, falling "
-        "back to weights if it fails the accuracy gate; weights otherwise",
+        default=DEFAULT_QUANTIZATION,
+        help=f"int8 model (default {DEFAULT_QUANTIZATION}): {modes_help()}",
     )
-    add_overwrite_argument(parser)
+    parser.add_argument(
+        "--int8-min-ccc",
+        "--int8_min_ccc",
+        dest="int8_min_ccc",
+        type=float,
+        default=MIN_CCC,
+        metavar="CCC",
+        help="int8 gate: lowest int8-vs-float CCC accepted per dimension on "
+        f"the held-out audio (default {MIN_CCC}); an int8 copy below it is "
+        f"not written (exit status {EXIT_WARNING})",
+    )
+    parser.epilog = EXPORT_EXIT_STATUS
+
+
+def export_options(args):
+    """The ``export_onnx`` options of --quantization and --int8-min-ccc.
+
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Options parsed by a parser given :func:`add_quantization_arguments`.
+
+    Returns
+    -------
+    dict
+        ``quantization`` and ``min_ccc``.
+
+    Example
+    -------
+    >>> import argparse
+    >>> export_options(
+    ...     argparse.Namespace(quantization="weights", int8_min_ccc=0.99))
+    {'quantization': 'weights', 'min_ccc': 0.99}
+    """
+    return {"quantization": args.quantization, "min_ccc": args.int8_min_ccc}
+
+
+def export_exit_status(report, stream=None):
+    """The exit status of a command that wrote the export ``report``:
+    :data:`EXIT_WARNING`, with a ``warning: ...`` line naming the failed
+    gate and its figures, when the int8 copy was refused; 0 otherwise.
+
+    Arguments
+    ---------
+    report : dict
+        The report of :func:`speechbrain_wav2small.export.export_onnx`.
+    stream : io.TextIOBase, optional
+        Where the warning goes (standard error by default).
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> export_exit_status({"int8_outcome": "refused",
+    ...                     "no_int8_reason": "no int8 file, because ..."},
+    ...                    stream)
+    3
+    >>> stream.getvalue()
+    'warning: model.onnx written, no int8 file, because ...\n'
+    >>> export_exit_status({"int8_outcome": "written"})
+    0
+    """
+    if report.get("int8_outcome") != INT8_REFUSED:
+        return 0
+    print(
+        f"warning: {FLOAT_FILE} written, {report['no_int8_reason']}",
+        file=stream or sys.stderr,
+    )
+    return EXIT_WARNING
 
 
 def add_package_arguments(parser):
@@ -268,8 +387,9 @@ def print_export(report, stream=None):
     Arguments
     ---------
     report : dict
-        An export report with ``bytes``, ``parity``, ``int8_ccc`` and
-        ``held_out_items``.
+        An export report with ``bytes``, ``parity``, ``int8_ccc`` (None
+        without an int8 file, whose ``no_int8_reason`` is then printed)
+        and ``held_out_items``.
     stream : io.TextIOBase, optional
         Where to print (standard output by default).
 
@@ -296,6 +416,9 @@ def print_export(report, stream=None):
         f"(tolerance {parity['tolerance']:g})",
         file=stream,
     )
+    if not report["int8_ccc"]:
+        print(report["no_int8_reason"], file=stream)
+        return
     ccc = ", ".join(f"{k} {v:.5f}" for k, v in report["int8_ccc"].items())
     print(
         f"int8 vs float CCC  {ccc} ({report['held_out_items']} clips)",

@@ -5,13 +5,18 @@ pytorch_model.bin (keys vgg7.l1..l7, vgg7.lin, vgg7.sof, the stored front
 end, adv), or the weights file itself. Its DFT rows and mel filterbank must
 equal what this package computes; keys or shapes that do not fit are
 refused by name. The result is a folder like `wav2small package` writes,
-whose outputs equal the original model's.
+whose outputs equal the original model's; as there, an int8 copy that
+fails its check is left out (the card and export.json say why) and the
+folder written without it, with a warning (exit status 3).
 """
 
 from speechbrain_wav2small.cli.common import (
     add_held_out_argument,
     add_overwrite_argument,
     add_package_arguments,
+    add_quantization_arguments,
+    export_exit_status,
+    export_options,
     print_export,
     reports_user_errors,
 )
@@ -26,6 +31,7 @@ def add_arguments(parser):
     parser.add_argument("source", metavar="SRC", help="release folder or file")
     parser.add_argument("--out", required=True, help="folder to write")
     add_held_out_argument(parser)
+    add_quantization_arguments(parser)
     add_package_arguments(parser)
     add_overwrite_argument(parser, "a non-empty --out")
 
@@ -40,6 +46,7 @@ def run(args):
         held_out_wavs=args.held_out,
         results=args.results,
         repo_id=args.repo_id,
+        export_options=export_options(args),
     )
     source = report["import"]
     print(f"imported {source['source']} (sha256 {source['sha256'][:16]}...)")
@@ -50,4 +57,4 @@ def run(args):
     )
     print(f"packaged in {report['out_dir']}")
     print_export(report["export"])
-    return 0
+    return export_exit_status(report["export"])

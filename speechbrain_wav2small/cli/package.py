@@ -5,13 +5,17 @@ model.int8.onnx (checked, see `wav2small export`), export.json and a README
 model card (front matter, metrics from --results, usage, licence, teacher
 provenance). The folder loads offline with
 EmotionDimensions.from_hparams(source=DIR). A non-empty --out is refused
-unless --overwrite.
+unless --overwrite. An int8 copy that fails its check is left out (the
+card and export.json say why) and the folder written without it, with a
+warning (exit status 3).
 """
 
 from speechbrain_wav2small.cli.common import (
     add_checkpoint_arguments,
     add_export_arguments,
     add_package_arguments,
+    export_exit_status,
+    export_options,
     print_export,
     reports_user_errors,
     teacher_from_args,
@@ -55,10 +59,10 @@ def run(args):
         overwrite=args.overwrite,
         license=args.license,
         repo_id=args.repo_id,
-        export_options={"quantization": args.quantization},
+        export_options=export_options(args),
     )
     print(f"packaged in {report['out_dir']}:")
     for path in report["files"].values():
         print(f"  {path}")
     print_export(report["export"])
-    return 0
+    return export_exit_status(report["export"])

@@ -9,16 +9,23 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
   [batch, 3] in the order arousal, dominance, valence;
 * ``model.int8.onnx``: the same graph, int8: statically quantised for a
   Wav2Small given real held-out audio, else int8 weights with float
-  arithmetic (:mod:`~speechbrain_wav2small.export.quantization`).
+  arithmetic (:mod:`~speechbrain_wav2small.export.quantization`); not
+  written with ``quantization="none"`` or when it fails its gate.
 
-Nothing is written until both models have passed their gates
+Each file is written only once it has passed its gate
 (:mod:`~speechbrain_wav2small.export.gates`): onnxruntime float vs PyTorch
 at several clip lengths and batch sizes, and int8 vs float CCC over
-held-out audio. A failed gate raises
+held-out audio. A failed float gate raises
 :class:`~speechbrain_wav2small.export.gates.ExportError` and leaves no
-file. Both files are written all or none
+file. A failed int8 gate only keeps the int8 file out: the float model is
+the product and the int8 copy an optional derivative, so the export is
+written without it, a warning says why, and the report records it
+(``int8_outcome`` ``"refused"``, ``no_int8_reason``, ``int8_refused``).
+The files are written all or none
 (:func:`~speechbrain_wav2small.utils.durable.atomic_write_files`), so a
-reader never sees a half-written model.
+reader never sees a half-written model, and an int8 file left by an
+earlier export is removed first, so it never sits beside a float model it
+was not made from.
 
 A Wav2Small is exported in its inference form, with and without length
 masks (:class:`~speechbrain_wav2small.export.wrappers.BranchingWav2Small`),
@@ -38,25 +45,30 @@ Authors
 """
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import onnx
 
 from speechbrain_wav2small import SAMPLE_RATE
+from speechbrain_wav2small.export.audonnx_files import write_audonnx_files
 from speechbrain_wav2small.export.gates import (
     MAX_ABS_DIFF,
     MIN_CCC,
     PARITY_BATCH_SIZES,
+    PARITY_MAX_PADDED_SECONDS,
     PARITY_SECONDS,
-    ExportError,
+    Int8GateError,
     calibration_clips,
     check_int8,
     check_parity,
     held_out_items,
+    parity_shapes,
 )
 from speechbrain_wav2small.export.quantization import (
+    DEFAULT_QUANTIZATION,
     check_mode,
     int8_modes,
     quantization_metadata,
@@ -76,11 +88,25 @@ from speechbrain_wav2small.inference.onnx_emotion import load_session
 from speechbrain_wav2small.lobes.wav2small import Wav2Small
 from speechbrain_wav2small.utils.complexity import count_parameters
 from speechbrain_wav2small.utils.distributed import unwrap
-from speechbrain_wav2small.utils.durable import atomic_write_files
+from speechbrain_wav2small.utils.durable import (
+    atomic_write_files,
+    fsync_folder,
+)
 from speechbrain_wav2small.utils.model_files import FLOAT_FILE, INT8_FILE
 from speechbrain_wav2small.utils.modules import eval_mode
 
 logger = logging.getLogger(__name__)
+
+#: What became of the int8 model (the report's ``int8_outcome``): written;
+#: not asked for (``quantization="none"``); refused by its gate, so only
+#: the float model was written (a warning).
+INT8_WRITTEN = "written"
+INT8_NOT_REQUESTED = "not requested"
+INT8_REFUSED = "refused"
+
+#: Where the held-out audio of the checks came from (``held_out_source``).
+GIVEN_AUDIO = "given"
+REFERENCE_AUDIO = "reference speech shipped with the package"
 
 
 def export_onnx(
@@ -90,14 +116,16 @@ def export_onnx(
     teacher_fingerprint=None,
     held_out_wavs=None,
     overwrite=False,
-    quantization="auto",
+    quantization=DEFAULT_QUANTIZATION,
     parity_seconds=PARITY_SECONDS,
     parity_batch_sizes=PARITY_BATCH_SIZES,
     max_abs_diff=MAX_ABS_DIFF,
     min_ccc=MIN_CCC,
     sample_rate=SAMPLE_RATE,
+    parity_max_padded_seconds=PARITY_MAX_PADDED_SECONDS,
 ):
-    """Exports ``model`` to ``out_dir/model.onnx`` and ``model.int8.onnx``.
+    """Exports ``model`` to ``out_dir/model.onnx`` and, when it passes its
+    gate, ``model.int8.onnx``.
 
     Arguments
     ---------
@@ -126,8 +154,9 @@ def export_onnx(
         (``ConvInteger``; the head stays float). ``"auto"`` (default):
         static for Wav2Small given ``held_out_wavs``, weights if static
         fails the int8 gate (a warning says so), without held-out audio
-        and for the other students. The report's ``quantization`` says
-        which one was written.
+        and for the other students. ``"none"``: no int8 model. The
+        report's ``quantization`` says which one was written (``"none"``
+        when none was).
     parity_seconds, parity_batch_sizes : tuple
         Clip durations and batch sizes of the float parity gate.
     max_abs_diff : float
@@ -136,19 +165,29 @@ def export_onnx(
         Minimum int8-vs-float CCC, per dimension.
     sample_rate : int
         Input sample rate of the model in Hz.
+    parity_max_padded_seconds : float, optional
+        Longest clip duration the parity gate checks in padded batches
+        (``None``: every pair of ``parity_seconds`` and
+        ``parity_batch_sizes``).
 
     Returns
     -------
     dict
-        ``files`` (name -> path), ``bytes`` (name -> size), ``parity``
-        (float vs PyTorch: max abs diff per shape and overall),
-        ``int8_ccc`` (per dimension), ``int8_max_abs_diff``,
-        ``held_out_items``, ``parameters``, ``student``, ``quantization``.
+        ``files`` (name -> path, the files written), ``bytes`` (name ->
+        size), ``parity`` (float vs PyTorch: max abs diff per shape and
+        overall), ``held_out_items``, ``held_out_source``, ``parameters``,
+        ``student``, ``quantization``; ``int8_outcome`` (one of
+        :data:`INT8_WRITTEN`, :data:`INT8_NOT_REQUESTED`,
+        :data:`INT8_REFUSED`), ``no_int8_reason`` (``"no int8 file,
+        because ..."``, or None), ``int8_refused`` (each refused mode with
+        its reason and figures); ``int8_ccc`` (per dimension),
+        ``int8_min_ccc`` and ``int8_max_abs_diff`` of the written int8
+        file (None without one).
 
     Raises
     ------
     ExportError
-        A gate failed; no file was written.
+        The float model failed its gate; no file was written.
     FileExistsError
         An export exists in ``out_dir`` and ``overwrite`` is False.
 
@@ -163,6 +202,8 @@ def export_onnx(
     student = unwrap(model)
     is_wav2small = isinstance(student, Wav2Small)
     check_mode(quantization, is_wav2small)
+    # Refuses gate settings that leave no shape before the long trace.
+    parity_shapes(parity_seconds, parity_batch_sizes, parity_max_padded_seconds)
     targets = _targets(Path(out_dir), overwrite)
     held_out = held_out_items(held_out_wavs, sample_rate)
     parameters = count_parameters(student)
@@ -185,12 +226,14 @@ def export_onnx(
             parity_batch_sizes,
             max_abs_diff,
             sample_rate,
+            parity_max_padded_seconds,
         )
     # Trained width of a Wav2Small (its export pads it to the SIMD width).
     channels = student.attention.value.out_channels if is_wav2small else None
-    quantization, int8_bytes, int8_check = _int8_model(
+    modes = int8_modes(quantization, is_wav2small, held_out_wavs is not None)
+    int8 = _int8_model(
         float_model,
-        int8_modes(quantization, is_wav2small, held_out_wavs is not None),
+        modes,
         metadata,
         partial(
             quantize,
@@ -199,21 +242,34 @@ def export_onnx(
         ),
         partial(check_int8, held_out=held_out, min_ccc=min_ccc),
     )
-    atomic_write_files(
-        dict(zip(targets, [float_model.data, int8_bytes], strict=True))
-    )
+    float_path, int8_path = targets
+    contents = {float_path: float_model.data}
+    if int8.data is None:
+        _remove_stale(int8_path)
+    else:
+        contents[int8_path] = int8.data
+    atomic_write_files(contents)
+    # audEERING's audonnx needs single-clip copies of the graphs and its own
+    # YAML; they are derived from (and checked against) the files above.
+    audonnx_files = write_audonnx_files(out_dir)
     report = {
         "student": student_name,
         "parameters": parameters,
-        "quantization": quantization,
-        "files": {path.name: str(path) for path in targets},
-        "bytes": {
-            FLOAT_FILE: len(float_model.data),
-            INT8_FILE: len(int8_bytes),
-        },
+        "quantization": int8.mode,
+        "files": {path.name: str(path) for path in contents},
+        "bytes": {path.name: len(data) for path, data in contents.items()},
+        "audonnx_files": sorted(audonnx_files),
         "parity": parity,
         "held_out_items": len(held_out),
-        **int8_check,
+        "held_out_source": REFERENCE_AUDIO
+        if held_out_wavs is None
+        else GIVEN_AUDIO,
+        "int8_outcome": int8.outcome(modes),
+        "no_int8_reason": int8.no_int8_reason(modes),
+        "int8_refused": int8.refused,
+        "int8_ccc": int8.figures.get("int8_ccc"),
+        "int8_min_ccc": min_ccc,
+        "int8_max_abs_diff": int8.figures.get("int8_max_abs_diff"),
     }
     _log_report(report)
     return report
@@ -239,6 +295,40 @@ def _float_model(student, wrapper, branching, metadata):
     data = _file_bytes(graph, dict(metadata, quantization="none (float32)"))
     # The gates check the model as the package's runtime runs it.
     return _FloatModel(graph, front_end, data, load_session(data))
+
+
+@dataclass
+class _Int8Model:
+    """What the int8 pass gave: the mode written (``"none"`` when no file),
+    the file's bytes (None), its gate figures, and each refused mode with
+    its reason and figures."""
+
+    mode: str = "none"
+    data: bytes = None
+    figures: dict = field(default_factory=dict)
+    refused: list = field(default_factory=list)
+
+    def outcome(self, modes):
+        """:data:`INT8_WRITTEN`, :data:`INT8_NOT_REQUESTED` (no ``modes``)
+        or :data:`INT8_REFUSED`."""
+        if self.data is not None:
+            return INT8_WRITTEN
+        return INT8_REFUSED if modes else INT8_NOT_REQUESTED
+
+    def no_int8_reason(self, modes):
+        """The sentence saying why there is no int8 file (every refusal
+        and its figures), or None when the file was written."""
+        if self.data is not None:
+            return None
+        if not modes:
+            return (
+                "no int8 file, because quantization 'none' asks for the "
+                "float model only"
+            )
+        return "no int8 file, because " + "; ".join(
+            f"{entry['mode']} int8 was refused: {entry['reason']}"
+            for entry in self.refused
+        )
 
 
 def _targets(out_dir, overwrite):
@@ -268,38 +358,60 @@ def _int8_model(float_model, modes, metadata, quantize_as, check):
 
     ``quantize_as(graph, front_end, mode)`` gives the int8 graph and
     ``check(float_session, int8_session)`` is the gate (raising
-    :class:`ExportError`). Returns (mode, file bytes, gate figures); raises
-    the last mode's error when none passes.
+    :class:`Int8GateError`). A mode whose quantisation itself fails is
+    refused too: the int8 copy is optional, the float model is not.
+    Returns an :class:`_Int8Model`, without data when no mode passed.
     """
+    result = _Int8Model()
     for position, mode in enumerate(modes):
-        graph = quantize_as(float_model.graph, float_model.front_end, mode)
-        data = _file_bytes(graph, dict(metadata, **quantization_metadata(mode)))
         try:
-            figures = check(float_model.session, load_session(data))
-            return mode, data, figures
-        except ExportError as error:
-            if position == len(modes) - 1:
-                raise
-            logger.warning(
-                "%s int8 refused (%s); trying %s",
-                mode,
-                error,
-                modes[position + 1],
+            graph = quantize_as(float_model.graph, float_model.front_end, mode)
+            data = _file_bytes(
+                graph, dict(metadata, **quantization_metadata(mode))
             )
+            figures = check(float_model.session, load_session(data))
+        except Int8GateError as error:
+            result.refused.append(
+                {"mode": mode, "reason": str(error), **error.figures}
+            )
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            reason = f"quantisation failed ({type(error).__name__}: {error})"
+            result.refused.append({"mode": mode, "reason": reason})
+        else:
+            result.mode, result.data, result.figures = mode, data, figures
+            return result
+        following = modes[position + 1 : position + 2]
+        logger.warning(
+            "%s int8 refused (%s); %s",
+            mode,
+            result.refused[-1]["reason"],
+            f"trying {following[0]}"
+            if following
+            else "writing the float model without an int8 copy",
+        )
+    return result
+
+
+def _remove_stale(path):
+    """Removes an int8 file an earlier export left at ``path`` (it was
+    made from another model), durably."""
+    if path.exists():
+        os.remove(path)
+        fsync_folder(path.parent)
 
 
 def _log_report(report):
-    """One INFO line: the file sizes and both gates' figures."""
-    sizes = report["bytes"]
+    """One INFO line: the file sizes and the gates' figures (a refused
+    int8 model has had its warning already)."""
+    sizes = ", ".join(f"{k} {v} bytes" for k, v in report["bytes"].items())
     int8_ccc = report["int8_ccc"]
     logger.info(
-        "exported %s: %s %d bytes, %s %d bytes; float vs PyTorch max abs "
-        "diff %.2g; int8 vs float CCC %s",
+        "exported %s: %s; float vs PyTorch max abs diff %.2g; %s",
         report["student"],
-        FLOAT_FILE,
-        sizes[FLOAT_FILE],
-        INT8_FILE,
-        sizes[INT8_FILE],
+        sizes,
         report["parity"]["max_abs_diff"],
-        ", ".join(f"{k} {v:.5f}" for k, v in int8_ccc.items()),
+        "int8 vs float CCC "
+        + ", ".join(f"{k} {v:.5f}" for k, v in int8_ccc.items())
+        if int8_ccc
+        else f"no int8 file ({report['int8_outcome']})",
     )

@@ -14,10 +14,13 @@ Modes (:data:`QUANTIZATION_MODES`):
   up to 0.002 CCC there;
 * ``"auto"``: static for Wav2Small given real held-out audio, then
   weights if static fails the int8 gate; weights otherwise
-  (:func:`int8_modes`).
+  (:func:`int8_modes`);
+* ``"none"``: no int8 model (float only, no int8 gate).
 
 In every mode the log-mel front end stays float: quantising it wrecks the
-output.
+output. :data:`QUANTIZATION_MODES` and :data:`MODE_HELP` are the one
+definition of the choices: the export, the packaging and every
+``wav2small`` command that writes ONNX files take them from here.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -40,7 +43,20 @@ from speechbrain_wav2small.utils.model_files import (
     WEIGHTS_ONLY_CONFIG,
 )
 
-QUANTIZATION_MODES = ("auto", "static", "weights", "dynamic")
+QUANTIZATION_MODES = ("auto", "static", "weights", "dynamic", "none")
+
+#: The mode used when none is asked for.
+DEFAULT_QUANTIZATION = "auto"
+
+#: What each mode gives, in words (the CLI's help is made from these).
+MODE_HELP = {
+    "auto": "static for Wav2Small given held-out audio, falling back to "
+    "weights if static fails the int8 gate; weights otherwise",
+    "static": "calibrated int8 activations and int8 kernels (Wav2Small only)",
+    "weights": "int8 weights, float arithmetic",
+    "dynamic": "onnxruntime's dynamic int8",
+    "none": "float model only: no int8 file and no int8 check",
+}
 
 #: What the ``quantization`` metadata of an int8 file says, per mode.
 DESCRIPTIONS = {
@@ -50,6 +66,17 @@ DESCRIPTIONS = {
 }
 
 
+def modes_help():
+    """One sentence per mode, for a command's ``--quantization`` help.
+
+    Example
+    -------
+    >>> modes_help().split("; ")[-1]
+    "'none': float model only: no int8 file and no int8 check"
+    """
+    return "; ".join(f"{mode!r}: {MODE_HELP[mode]}" for mode in MODE_HELP)
+
+
 def check_mode(quantization, is_wav2small):
     """Raises ``ValueError`` for an unknown mode, or ``"static"`` for a
     student other than Wav2Small.
@@ -57,6 +84,7 @@ def check_mode(quantization, is_wav2small):
     Example
     -------
     >>> check_mode("weights", is_wav2small=False)
+    >>> check_mode("none", is_wav2small=False)
     >>> check_mode("static", is_wav2small=False)
     Traceback (most recent call last):
     ...
@@ -72,7 +100,8 @@ def check_mode(quantization, is_wav2small):
 
 
 def int8_modes(quantization, is_wav2small, real_audio):
-    """The modes to try, in order, until one passes the int8 gate.
+    """The modes to try, in order, until one passes the int8 gate (none
+    for ``"none"``).
 
     Static int8 is only as good as its calibration audio: ``"auto"`` tries
     it only for Wav2Small with the user's own held-out audio
@@ -84,7 +113,11 @@ def int8_modes(quantization, is_wav2small, real_audio):
     ['static', 'weights']
     >>> int8_modes("auto", is_wav2small=True, real_audio=False)
     ['weights']
+    >>> int8_modes("none", is_wav2small=True, real_audio=True)
+    []
     """
+    if quantization == "none":
+        return []
     if quantization != "auto":
         return [quantization]
     modes = ["weights"]

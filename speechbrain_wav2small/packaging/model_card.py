@@ -1,9 +1,10 @@
 """The README model card of a packaged student.
 
 The card's text is ``templates/model_card.md`` (package data): hub front
-matter, the metrics table, file sizes and the checks made at export, usage
-with PyTorch and with onnxruntime, provenance, licence and citation. Its
-``${...}`` placeholders are filled with :class:`string.Template`.
+matter, the metrics table, file sizes and the checks made at export (or
+why there is no int8 file), usage with PyTorch and with onnxruntime,
+provenance, licence and citation. Its ``${...}`` placeholders are filled
+with :class:`string.Template`.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -13,6 +14,7 @@ from importlib import resources
 from string import Template
 
 from speechbrain_wav2small import DIMENSIONS, __version__
+from speechbrain_wav2small.export.onnx_export import GIVEN_AUDIO
 from speechbrain_wav2small.utils.model_files import FLOAT_FILE, INT8_FILE
 
 #: Licence of a student distilled from the default teacher ensemble: the
@@ -153,8 +155,16 @@ def model_card(
     '# wav2small: arousal, dominance and valence from speech'
     >>> "| `model.int8.onnx` (int8, weights) | 29,000 bytes |" in card
     True
+
+    Without an int8 file the card says why:
+
+    >>> del export["bytes"][INT8_FILE]
+    >>> export["no_int8_reason"] = "no int8 file, because its CCC was low"
+    >>> card = model_card("wav2small", export)
+    >>> "- no int8 file, because its CCC was low" in card, INT8_FILE in card
+    (True, False)
     """
-    int8_ccc = export["int8_ccc"]
+    written = INT8_FILE in export["bytes"]
     fields = {
         "student_name": student_name,
         "license": license,
@@ -166,17 +176,38 @@ def model_card(
         "float_file": FLOAT_FILE,
         "int8_file": INT8_FILE,
         "float_bytes": f"{export['bytes'][FLOAT_FILE]:,}",
-        "int8_bytes": f"{export['bytes'][INT8_FILE]:,}",
-        "int8_mode": export.get("quantization", "weights"),
+        "int8_row": _int8_row(export) if written else "",
+        "int8_check": _int8_check(export)
+        if written
+        else f"{export['no_int8_reason']}; use `{FLOAT_FILE}`.",
+        "onnx_file": INT8_FILE if written else FLOAT_FILE,
         "parity_max_abs_diff": f"{export['parity']['max_abs_diff']:.2g}",
         "parity_shapes": ", ".join(export["parity"]["by_shape"]),
-        "held_out_items": export["held_out_items"],
         "teacher": teacher or "not recorded",
         "teacher_fingerprint": teacher_fingerprint or "not recorded",
         "provenance": provenance
         or "trained with the speechbrain-wav2small recipe",
     }
-    for name in DIMENSIONS:
-        fields[f"int8_ccc_{name}"] = f"{int8_ccc[name]:.5f}"
     template = resources.files(__package__).joinpath(TEMPLATE)
     return Template(template.read_text(encoding="utf-8")).substitute(fields)
+
+
+def _int8_row(export):
+    """The int8 file's row of the size table, with the line ending that
+    keeps the table apart from the text after it."""
+    mode = export.get("quantization", "weights")
+    size = export["bytes"][INT8_FILE]
+    return f"| `{INT8_FILE}` (int8, {mode}) | {size:,} bytes |\n"
+
+
+def _int8_check(export):
+    """The int8 gate's line of the checks list: CCC per dimension, and on
+    which audio."""
+    source = export.get("held_out_source")
+    clips = f"{export['held_out_items']} held-out clips" + (
+        f" ({source})" if source and source != GIVEN_AUDIO else ""
+    )
+    figures = ", ".join(
+        f"{name} {export['int8_ccc'][name]:.5f}" for name in DIMENSIONS
+    )
+    return f"int8 vs float CCC on {clips}: {figures}."

@@ -5,7 +5,9 @@ of training) and :func:`package_checkpoint` (a SpeechBrain checkpoint on
 disk) write the folder in a hidden staging folder next to the target, load
 it back as users will and compare its predictions with the model's on the
 speech shipped with this package, and only then move it into place
-(:func:`speechbrain_wav2small.utils.durable.replace_folder`).
+(:func:`speechbrain_wav2small.utils.durable.replace_folder`). A folder is
+written whenever the float model passes its checks: an int8 copy that
+fails its gate is left out, and the card and ``export.json`` say why.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -47,6 +49,8 @@ from speechbrain_wav2small.utils.durable import (
     replace_folder,
 )
 from speechbrain_wav2small.utils.model_files import (
+    AUDONNX_DEFAULT_YAML,
+    AUDONNX_FILES,
     CARD_FILE,
     CHECKPOINT_FILE,
     EXPORT_REPORT_FILE,
@@ -64,6 +68,8 @@ PACKAGE_FILES = (
     CHECKPOINT_FILE,
     FLOAT_FILE,
     INT8_FILE,
+    *(name for pair in AUDONNX_FILES.values() for name in pair),
+    AUDONNX_DEFAULT_YAML,
     EXPORT_REPORT_FILE,
     CARD_FILE,
 )
@@ -147,7 +153,10 @@ def package_model(
           README.md          model card: front matter, metrics, usage, licence
 
     so that ``EmotionDimensions.from_hparams(source=DIR)`` (or the hub id
-    the folder is uploaded to) loads it.
+    the folder is uploaded to) loads it. ``model.int8.onnx`` is missing
+    when the export options ask for no int8 model
+    (``quantization="none"``) or when it failed its gate; ``export.json``
+    (``no_int8_reason``, ``int8_refused``) and the card then say why.
 
     Arguments
     ---------
@@ -190,8 +199,8 @@ def package_model(
     Returns
     -------
     dict
-        ``out_dir``, ``files`` (name -> path), ``export`` (the ONNX export
-        report) and ``reload_max_abs_diff``.
+        ``out_dir``, ``files`` (name -> path, the files written),
+        ``export`` (the ONNX export report) and ``reload_max_abs_diff``.
 
     Example
     -------
@@ -242,13 +251,12 @@ def package_model(
         reload_diff = _check_reload(model, staging)
         # The uploaded copy names files relative to the folder, not with
         # this machine's paths.
-        shared = dict(export, files={n: n for n in (FLOAT_FILE, INT8_FILE)})
+        onnx_files = list(export["files"])
+        shared = dict(export, files={name: name for name in onnx_files})
         atomic_write(
             staging / EXPORT_REPORT_FILE, json.dumps(shared, indent=2) + "\n"
         )
-        export["files"] = {
-            file: str(out_dir / file) for file in (FLOAT_FILE, INT8_FILE)
-        }
+        export["files"] = {name: str(out_dir / name) for name in onnx_files}
         card = model_card(
             name,
             export,
@@ -265,9 +273,10 @@ def package_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     logger.info("packaged %s in %s", name, out_dir)
+    written = [file for file in PACKAGE_FILES if (out_dir / file).exists()]
     return {
         "out_dir": str(out_dir),
-        "files": {file: str(out_dir / file) for file in PACKAGE_FILES},
+        "files": {file: str(out_dir / file) for file in written},
         "export": export,
         "reload_max_abs_diff": reload_diff,
     }

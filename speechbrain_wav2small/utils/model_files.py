@@ -37,6 +37,20 @@ SESSION_CONFIG_KEY = "onnxruntime_session_config"
 #: it (they need the QDQ fusion), so it is stored per file.
 WEIGHTS_ONLY_CONFIG = {"session.disable_quant_qdq": "1"}
 
+#: Files for audEERING's ``audonnx`` (written by
+#: :func:`speechbrain_wav2small.export.audonnx_files.write_audonnx_files`).
+#: audonnx reshapes its input to the declared shape, which needs one dynamic
+#: axis, so each of our files gets a single-clip copy of its graph
+#: (``wavs`` [1, time] only) and the YAML that ``audonnx.load(folder,
+#: model_file=...)`` reads for it: ONNX file -> (single-clip graph, YAML).
+AUDONNX_FILES = {
+    FLOAT_FILE: ("audonnx.onnx", "audonnx.yaml"),
+    INT8_FILE: ("audonnx.int8.onnx", "audonnx.int8.yaml"),
+}
+#: The YAML ``audonnx.load(folder)`` reads by default: it describes the
+#: same file as the first of :data:`ONNX_FILES` in the folder.
+AUDONNX_DEFAULT_YAML = "model.yaml"
+
 #: Files of a packaged model (a SpeechBrain pretrained-model folder).
 HPARAMS_FILE = "hyperparams.yaml"
 CHECKPOINT_FILE = "model.ckpt"
