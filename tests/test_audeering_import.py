@@ -262,6 +262,10 @@ def test_import_whose_int8_gate_fails_keeps_the_float_model(
         "hyperparams.yaml",
         "model.ckpt",
         "model.onnx",
+        # audEERING's audonnx files, for the float model only.
+        "audonnx.onnx",
+        "audonnx.yaml",
+        "model.yaml",
         "export.json",
         "README.md",
     }
