@@ -31,6 +31,7 @@ from speechbrain_wav2small.dataio.pipelines import (
     label_pipeline,
 )
 from speechbrain_wav2small.objectives import CCCStats
+from speechbrain_wav2small.training.augment import augment_and_mix
 from speechbrain_wav2small.training.teacher import (
     backbone_param_groups,
     export_teacher,
@@ -59,36 +60,39 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
         Arguments
         ---------
         batch : speechbrain.dataio.batch.PaddedBatch
-            With ``sig`` (waveforms and relative lengths).
+            With ``sig`` (waveforms and relative lengths) and ``targets``
+            (human labels [batch, 3]).
         stage : speechbrain.Stage
             Augmentation applies to ``TRAIN`` only.
 
         Returns
         -------
-        torch.Tensor
-            Predictions [batch, 3] (more rows when augmentation adds
-            copies).
+        tuple
+            (predictions [B, 3], targets [B, 3]); the human labels are
+            replicated alongside any copies the augmentation adds.
         """
         batch = batch.to(self.device)
         wavs, lengths = batch.sig
-        augment = getattr(self.hparams, "wav_augment", None)
-        self.replicate_targets = None
-        if stage == sb.Stage.TRAIN and augment is not None:
-            n_before = wavs.shape[0]
-            wavs, lengths = augment(wavs, lengths)
-            if wavs.shape[0] != n_before:
-                self.replicate_targets = augment.replicate_labels
-        return self.modules.teacher(wavs, lengths)
+        targets = batch.targets.data.float()
+        if stage == sb.Stage.TRAIN:
+            # No mixup: a mixture of two clips has no human label.
+            wavs, lengths, targets = augment_and_mix(
+                wavs,
+                lengths,
+                targets,
+                augment=getattr(self.hparams, "wav_augment", None),
+            )
+        return self.modules.teacher(wavs, lengths), targets
 
     def compute_objectives(self, predictions, batch, stage):
         """CCC loss against the human labels.
 
         Arguments
         ---------
-        predictions : torch.Tensor
-            The output of :meth:`compute_forward`.
+        predictions : tuple
+            The output of :meth:`compute_forward`: (predictions, targets).
         batch : speechbrain.dataio.batch.PaddedBatch
-            With ``targets`` (human labels [batch, 3]).
+            The batch (its ids are kept with the evaluation statistics).
         stage : speechbrain.Stage
             Evaluation stages also accumulate CCC statistics.
 
@@ -97,9 +101,7 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
         torch.Tensor
             The scalar loss.
         """
-        targets = batch.targets.data.float()
-        if self.replicate_targets is not None:
-            targets = self.replicate_targets(targets)
+        predictions, targets = predictions
         if stage != sb.Stage.TRAIN:
             self.ccc_stats.append(batch.id, predictions, targets)
         return self.hparams.compute_cost(predictions, targets)
