@@ -45,6 +45,7 @@ setup(
         "onnx>=1.16",
         "onnxruntime>=1.18",
         "onnxscript>=0.1",
+        "huggingface_hub>=0.23",
         "soundfile>=0.12",
         "safetensors>=0.4",
         "numpy",
