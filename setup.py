@@ -47,6 +47,7 @@ setup(
         "onnxscript>=0.1",
         "huggingface_hub>=0.23",
         "soundfile>=0.12",
+        "soxr>=0.3",
         "safetensors>=0.4",
         "numpy",
         "tqdm",

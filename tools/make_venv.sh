@@ -34,7 +34,7 @@ if [ ! -f "$DEPS/.complete" ]; then
     # Every third-party requirement of setup.py plus the dev tools, pinned.
     "$DEPS/bin/python" -m pip install --quiet -c constraints.txt \
         torch torchaudio torchvision "speechbrain>=1.1.2,<1.2" transformers \
-        timm onnx onnxruntime onnxscript huggingface_hub soundfile safetensors numpy tqdm \
+        timm onnx onnxruntime onnxscript huggingface_hub soundfile soxr safetensors numpy tqdm \
         matplotlib scipy pytest ruff
     touch "$DEPS/.complete"
 fi
