@@ -25,7 +25,21 @@ one run on this machine:
   efficiency = counted MACs per second of compute / the machine's rate;
 * **streaming**: peak memory of :mod:`speechbrain_wav2small.inference.streaming`
   from 10 s to 1 h of audio against the whole-clip model
-  (``benchmarks/streaming_memory.py``, one fresh process per point).
+  (``benchmarks/streaming_memory.py``, one fresh process per point);
+* **CLI start-up**: wall time of the whole ``wav2small predict`` process
+  on one 3 s file (real speech at 22.05 kHz, so resampling is included),
+  (a) with the int8 ONNX file (onnxruntime, torch never imported) and (b)
+  with the package folder (PyTorch backend); median of ``--cli_runs``
+  fresh processes after a warm-up run, the two alternating, every process
+  held to ``--cli_cores`` processors (``sched_setaffinity``). The package
+  is a Wav2Small with random weights, packaged by
+  :func:`speechbrain_wav2small.packaging.package.package_model`.
+
+Only the CLI section, e.g. when the machine is quiet (it replaces that
+section and its target in an existing JSON and rewrites the table)::
+
+    .venv/bin/python benchmarks/inference.py --only cli --cli_runs 20 \
+        --out benchmarks/results/inference.json
 
 Students are exported with :func:`speechbrain_wav2small.export.export_onnx`
 (the shipped export: Wav2Small in its fast form, int8 weights) and run with
@@ -40,11 +54,14 @@ Targets (PASS/MISS, ratios from this run):
   architecture in its faster runtime, on 10 s clips, one thread;
 * Wav2Small (11K) in onnxruntime reaches >= 50% of the machine's one-thread
   multiply-accumulate rate;
-* streaming peak memory at 1 h within 10% (or 2 MB) of its peak at 10 s.
+* streaming peak memory at 1 h within 10% (or 2 MB) of its peak at 10 s;
+* ``wav2small predict`` of one 3 s file with the int8 ONNX model takes
+  <= 1.0 s of wall time on two cores (whole process, start-up included).
 """
 
 import argparse
 import contextlib
+import csv
 import gc
 import json
 import os
@@ -89,6 +106,12 @@ PAPER_MEMORY_MB = 9.0
 #: one-thread multiply-accumulate rate (10 s clips, one thread).
 MIN_SPEEDUP_VS_TEACHER = 200.0
 MIN_EFFICIENCY = 0.5
+
+#: Target: ``wav2small predict`` of one file of this many seconds with the
+#: int8 ONNX model, in at most this wall time (whole process) on two cores.
+CLI_CLIP_SECONDS = 3
+MAX_CLI_SECONDS = 1.0
+CLI_TARGET = "cli_predict_onnx_seconds"
 
 
 # --------------------------------------------------------------------------
@@ -565,6 +588,294 @@ def _ort_runner(path, is_teacher):
 
 
 # --------------------------------------------------------------------------
+# CLI start-up
+
+
+def wav2small_command():
+    """The ``wav2small`` console script installed beside this Python, or
+    ``python -m speechbrain_wav2small.cli`` when there is none.
+
+    Returns
+    -------
+    list of str
+        The command, to be followed by a subcommand and its arguments.
+
+    Example
+    -------
+    >>> command = wav2small_command()
+    >>> Path(command[-1]).name in ("wav2small", "speechbrain_wav2small.cli")
+    True
+    """
+    script = Path(sys.executable).with_name("wav2small")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "speechbrain_wav2small.cli"]
+
+
+def cli_cores(count):
+    """The first ``count`` processors this process may run on (all of
+    them when it has fewer), or ``None`` where affinity is not supported.
+
+    Arguments
+    ---------
+    count : int
+        How many processors the timed processes get.
+
+    Returns
+    -------
+    list of int or None
+
+    Example
+    -------
+    >>> cores = cli_cores(1)
+    >>> cores is None or len(cores) == 1
+    True
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return sorted(os.sched_getaffinity(0))[:count]
+
+
+@contextlib.contextmanager
+def pinned(cores):
+    """Runs the block (and the processes it starts, which inherit it) on
+    ``cores`` only; does nothing for ``None``."""
+    if cores is None:
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def cli_package(folder):
+    """A packaged Wav2Small (random weights) in ``folder``: the PyTorch
+    package files and the int8 ONNX model.
+
+    Arguments
+    ---------
+    folder : pathlib.Path
+        Folder to write (absent or empty).
+
+    Returns
+    -------
+    pathlib.Path
+        The int8 ONNX file.
+    """
+    from speechbrain_wav2small.packaging.package import package_model
+
+    report = package_model(
+        build_model("wav2small"),
+        "wav2small",
+        folder,
+        # Real speech calibrates the static int8 Wav2Small.
+        held_out_wavs=[REPO / "tests" / "data"],
+        # Random weights (see export_student); start-up does not depend
+        # on them.
+        export_options={
+            "max_abs_diff": float("inf"),
+            "min_ccc": -1.0,
+            "parity_seconds": (0.5, 3.0),
+            "parity_batch_sizes": (1, 2),
+        },
+    )
+    return Path(report["files"]["model.int8.onnx"])
+
+
+def cli_clip(path, seconds=CLI_CLIP_SECONDS):
+    """Writes the first ``seconds`` of a real recording at its own rate
+    (22.05 kHz, so ``predict`` resamples it, as most files need).
+
+    Arguments
+    ---------
+    path : pathlib.Path
+        The WAV file to write.
+    seconds : float
+        Its length.
+
+    Returns
+    -------
+    dict
+        ``path``, ``seconds`` and ``sample_rate``.
+    """
+    import soundfile
+
+    speech, rate = soundfile.read(
+        REPO / "tests" / "data" / "TTS_LJ050-0131.wav", dtype="float32"
+    )
+    soundfile.write(path, speech[: int(seconds * rate)], rate)
+    return {"path": str(path), "seconds": seconds, "sample_rate": rate}
+
+
+def _timed_predict(command, workspace):
+    """Wall seconds of one ``predict`` process run in ``workspace``;
+    checks that it wrote its one result to ``out.csv`` there."""
+    out = workspace / "out.csv"
+    begin = time.perf_counter()
+    completed = subprocess.run(
+        [*command, "--out", out.name],
+        capture_output=True,
+        text=True,
+        cwd=workspace,
+    )
+    seconds = time.perf_counter() - begin
+    rows = []
+    if out.is_file():
+        with open(out, newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+    if completed.returncode != 0 or len(rows) != 1 or rows[0]["error"]:
+        raise RuntimeError(
+            f"{' '.join(command)} failed (exit status "
+            f"{completed.returncode}, {len(rows)} rows in {out}: {rows}):\n"
+            f"{completed.stderr[-2000:]}"
+        )
+    out.unlink()
+    return seconds
+
+
+def measure_cli(runs, cores):
+    """Wall time of ``wav2small predict`` on one 3 s file, whole process:
+    the int8 ONNX file (torch-free) and the package folder (PyTorch).
+
+    Arguments
+    ---------
+    runs : int
+        Timed runs of each, after one warm-up run of each.
+    cores : int
+        How many processors the processes may use.
+
+    Returns
+    -------
+    dict
+        The clip, the processors, the runs, and per model (``onnx_int8``,
+        ``pytorch``): ``model``, ``command`` (run in a folder holding the
+        package and the clip), ``median_seconds``, ``min_seconds``,
+        ``max_seconds`` and every run's ``seconds``.
+    """
+    workspace = Path(tempfile.mkdtemp(prefix="wav2small-cli-"))
+    arguments = {
+        "onnx_int8": ["--model", "package/model.int8.onnx"],
+        "pytorch": [
+            "--model",
+            "package",
+            "--backend",
+            "torch",
+            "--savedir",
+            "savedir",
+        ],
+    }
+    try:
+        cli_package(workspace / "package")
+        clip = cli_clip(workspace / "speech.wav")
+        base = ["predict", "speech.wav", "--quiet"]
+        chosen = cli_cores(cores)
+        times = {name: [] for name in arguments}
+        with pinned(chosen):
+            for round_ in range(runs + 1):  # round 0 is the warm-up
+                for name, extra in arguments.items():
+                    seconds = _timed_predict(
+                        [*wav2small_command(), *base, *extra], workspace
+                    )
+                    if round_:
+                        times[name].append(seconds)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    result = {
+        "clip": {k: v for k, v in clip.items() if k != "path"},
+        "cores": chosen,
+        "runs": runs,
+    }
+    models = {
+        "onnx_int8": "model.int8.onnx (onnxruntime)",
+        "pytorch": "package folder (PyTorch)",
+    }
+    for name, seconds in times.items():
+        result[name] = {
+            "model": models[name],
+            "command": " ".join(
+                ["wav2small", *base, *arguments[name], "--out", "out.csv"]
+            ),
+            "median_seconds": statistics.median(seconds),
+            "min_seconds": min(seconds),
+            "max_seconds": max(seconds),
+            "seconds": seconds,
+        }
+    return result
+
+
+def cli_target(cli):
+    """The start-up target of a :func:`measure_cli` result.
+
+    Arguments
+    ---------
+    cli : dict
+        The result of :func:`measure_cli`.
+
+    Returns
+    -------
+    dict
+        ``value`` (median seconds of the int8 ONNX run), ``target`` and
+        ``passed``.
+
+    Example
+    -------
+    >>> cli_target({"onnx_int8": {"median_seconds": 0.4}})["passed"]
+    True
+    """
+    value = cli["onnx_int8"]["median_seconds"]
+    return {
+        "value": value,
+        "target": f"<= {MAX_CLI_SECONDS:g} s wall for one "
+        f"{CLI_CLIP_SECONDS} s file, int8 ONNX, whole process, 2 cores",
+        "passed": value <= MAX_CLI_SECONDS,
+    }
+
+
+def cli_markdown(cli):
+    """The CLI start-up figures as a caption and a markdown table.
+
+    Arguments
+    ---------
+    cli : dict
+        The result of :func:`measure_cli`.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> row = {"model": "m", "median_seconds": 0.5, "min_seconds": 0.4,
+    ...        "max_seconds": 0.6}
+    >>> print(cli_markdown({"clip": {"seconds": 3, "sample_rate": 22050},
+    ...                     "cores": [0, 1], "runs": 5,
+    ...                     "onnx_int8": row})) # doctest: +ELLIPSIS
+    CLI start-up: `wav2small predict` on one 3 s file (22050 Hz), ...
+    | m | 500.0 ms | 400.0 ms | 600.0 ms |
+    """
+    cores = "all" if cli["cores"] is None else len(cli["cores"])
+    lines = [
+        f"CLI start-up: `wav2small predict` on one {cli['clip']['seconds']} "
+        f"s file ({cli['clip']['sample_rate']} Hz), wall time of the whole "
+        f"process, {cli['runs']} fresh processes on {cores} cores.",
+        "",
+        "| model | median | min | max |",
+        "|---|---|---|---|",
+    ]
+    for name in ("onnx_int8", "pytorch"):
+        if name in cli:
+            row = cli[name]
+            lines.append(
+                f"| {row['model']} | {_ms(row['median_seconds'])} "
+                f"| {_ms(row['min_seconds'])} | {_ms(row['max_seconds'])} |"
+            )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
 # Report
 
 
@@ -736,6 +1047,8 @@ def parse_args(argv=None):
     -------
     >>> parse_args(["--models", "wav2small", "--max_runs", "3"]).max_runs
     3
+    >>> parse_args(["--only", "cli", "--cli_runs", "1"]).only
+    'cli'
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -756,9 +1069,33 @@ def parse_args(argv=None):
         "--no_streaming", action="store_true", help="skip the memory section"
     )
     parser.add_argument(
+        "--no_cli", action="store_true", help="skip the CLI start-up section"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("cli",),
+        help="run only this section; it replaces that section and its "
+        "target in an existing --out, whose other figures are kept",
+    )
+    parser.add_argument(
+        "--cli_runs",
+        type=int,
+        default=10,
+        help="timed wav2small processes per model (CLI start-up)",
+    )
+    parser.add_argument(
+        "--cli_cores",
+        type=int,
+        default=2,
+        help="processors the wav2small processes may use (CLI start-up)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/inference.json"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cli_runs < 1 or args.cli_cores < 1:
+        parser.error("--cli_runs and --cli_cores must be at least 1")
+    return args
 
 
 def main(argv=None):
@@ -775,10 +1112,18 @@ def main(argv=None):
         The exit status (0, whatever the verdicts).
     """
     args = parse_args(argv)
+    started = time.perf_counter()
+    if args.only == "cli":
+        report = _read_report(args.out)
+        report["cli_startup"] = _run_cli_section(args)
+        report.setdefault("targets", {})[CLI_TARGET] = cli_target(
+            report["cli_startup"]
+        )
+        _finish(report, args.out, started)
+        return 0
     if "wav2small" not in args.models:
         args.models.insert(0, "wav2small")
     torch.set_num_threads(1)
-    started = time.perf_counter()
     rates = machine_rate()
     int8_rate = int8_matmul_rate()
     print(
@@ -814,20 +1159,18 @@ def main(argv=None):
             "passed": bool(streaming["passed"]),
         }
 
-    machine_name = f"{platform.processor() or platform.machine()}"
+    cli = None
+    if not args.no_cli:
+        cli = _run_cli_section(args)
+        targets[CLI_TARGET] = cli_target(cli)
+
     cpu = _cpu_model()
+    machine_name = f"{platform.processor() or platform.machine()}"
     if cpu:
         machine_name = f"{cpu}, {os.cpu_count()} cores, 1 thread used"
-    table = markdown_table(models, rates, machine_name)
-    print("\n" + table)
-    if streaming is not None:
-        print("\n" + streaming["markdown"])
-    print()
-    for name, target in targets.items():
-        verdict = "PASS" if target["passed"] else "MISS"
-        print(f"{verdict}: {name} = {target['value']:.3g} ({target['target']})")
     report = {
         "machine": {
+            "name": machine_name,
             "cpu": cpu,
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
@@ -841,26 +1184,114 @@ def main(argv=None):
         "options": {k: str(v) for k, v in vars(args).items()},
         "models": models,
         "streaming": streaming,
+        "cli_startup": cli,
         "targets": targets,
         "wall_seconds": time.perf_counter() - started,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    markdown = args.out.with_suffix(".md")
-    markdown.write_text(
-        table
-        + ("\n\n" + streaming["markdown"] if streaming else "")
-        + "\n\n"
-        + "\n".join(
-            f"- {'PASS' if t['passed'] else 'MISS'}: {n} = {t['value']:.3g} "
-            f"({t['target']})"
-            for n, t in targets.items()
-        )
-        + "\n"
-    )
-    print(f"\nwritten {args.out} and {markdown}")
-    print(f"wall time {time.perf_counter() - started:.0f} s")
+    _finish(report, args.out, started)
     return 0
+
+
+def _run_cli_section(args):
+    """Measures and prints the CLI start-up section."""
+    print("\n## CLI start-up", flush=True)
+    started = time.perf_counter()
+    cli = measure_cli(args.cli_runs, args.cli_cores)
+    cli["wall_seconds"] = time.perf_counter() - started
+    for name in ("onnx_int8", "pytorch"):
+        print(f"{name:<10} median {_ms(cli[name]['median_seconds'])}")
+    return cli
+
+
+def _read_report(path):
+    """The report already at ``path`` (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"{path} is not a JSON report: {error}") from None
+
+
+def report_tables(report):
+    """The markdown tables of a report, each with its caption.
+
+    Arguments
+    ---------
+    report : dict
+        What :func:`main` writes as JSON (any section may be missing).
+
+    Returns
+    -------
+    list of str
+        The models table, the streaming table and the CLI start-up table,
+        those the report holds.
+
+    Example
+    -------
+    >>> report_tables({"targets": {}})
+    []
+    """
+    tables = []
+    if report.get("models"):
+        machine = report["machine"]
+        name = machine.get("name") or (
+            f"{machine.get('cpu') or machine.get('platform')}, "
+            f"{machine['cpu_count']} cores, 1 thread used"
+        )
+        tables.append(
+            markdown_table(
+                report["models"], machine["matmul_macs_per_second"], name
+            )
+        )
+    if report.get("streaming"):
+        tables.append(report["streaming"]["markdown"])
+    if report.get("cli_startup"):
+        tables.append(cli_markdown(report["cli_startup"]))
+    return tables
+
+
+def verdict_lines(targets):
+    """One line per target: PASS or MISS, its value and the target.
+
+    Arguments
+    ---------
+    targets : dict
+        Target name -> ``value``, ``target`` and ``passed``.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> verdict_lines({"x": {"value": 0.5, "target": "<= 1 s",
+    ...                      "passed": False}})
+    ['MISS: x = 0.5 (<= 1 s)']
+    """
+    return [
+        f"{'PASS' if t['passed'] else 'MISS'}: {name} = {t['value']:.3g} "
+        f"({t['target']})"
+        for name, t in targets.items()
+    ]
+
+
+def _finish(report, out, started):
+    """Prints the tables and the verdicts; writes the JSON and the
+    markdown (``.md``) beside it."""
+    tables = report_tables(report)
+    verdicts = verdict_lines(report.get("targets", {}))
+    print("\n" + "\n\n".join(tables))
+    print()
+    print("\n".join(verdicts))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    markdown = out.with_suffix(".md")
+    markdown.write_text(
+        "\n\n".join([*tables, "\n".join(f"- {v}" for v in verdicts)]) + "\n"
+    )
+    print(f"\nwritten {out} and {markdown}")
+    print(f"wall time {time.perf_counter() - started:.0f} s")
 
 
 def _cpu_model():

@@ -5,6 +5,12 @@ with ``forward(wavs [batch, time], lengths [batch]) -> [batch, 3]``
 (arousal, dominance, valence). Recipes and the CLI refer to students by the
 names below or by a path to any YAML that honours the same contract.
 
+The students here also split ``forward`` into ``head(embed(wavs,
+lengths))``: ``embed`` gives their embeddings [batch, F], the pooled
+features the head reads (338 for Wav2Small, 1024 or 1280 for the
+MobileNets), which the exports and both inference interfaces offer too
+(:func:`has_embeddings`).
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -96,3 +102,19 @@ def build_student(student, overrides=None):
     'Wav2Small'
     """
     return load_student_hparams(student, overrides)["model"]
+
+
+def has_embeddings(model):
+    """Whether ``model`` splits into ``head(embed(wavs, lengths))``, as
+    every student of :data:`STUDENTS` does (a student YAML of one's own
+    need only honour ``forward``).
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> has_embeddings(build_student("wav2small")), has_embeddings(nn.ReLU())
+    (True, False)
+    """
+    return callable(getattr(model, "embed", None)) and callable(
+        getattr(model, "head", None)
+    )

@@ -268,6 +268,7 @@ def test_import_whose_int8_gate_fails_keeps_the_float_model(
         "model.yaml",
         "export.json",
         "README.md",
+        "checksums.sha256",
     }
     report = json.loads((out / "export.json").read_text())
     assert report["int8_outcome"] == "refused"

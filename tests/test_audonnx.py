@@ -147,7 +147,7 @@ def test_layout_and_names(folders):
             model = audonnx.load(folder, model_file=yaml_name)
             assert model.inputs["wavs"].shape == [1, -1]
             assert model.outputs["scores"].shape == [1, 3]
-            assert model.labels() == list(DIMENSIONS)
+            assert model.outputs["embeddings"].shape == [1, 338]
             assert model.labels("scores") == list(DIMENSIONS)
             assert model.path == str(folder / graph_name)
     # The files derive from the ONNX files alone, reproducibly.
@@ -200,9 +200,9 @@ def test_same_scores_as_ours(folders, audio_files, which, onnx_file, long):
         expected = ours.predict_file(path)
         signal, file_rate = _read_as_audeering(path)
         assert file_rate == rate and signal.shape[0] == channels
-        got = model(signal, rate)
+        got = model(signal, rate, outputs="scores")
         assert got.shape == (1, 3)
-        named = dict(zip(model.labels(), got[0].tolist(), strict=True))
+        named = dict(zip(model.labels("scores"), got[0].tolist(), strict=True))
         difference = max(abs(named[k] - expected[k]) for k in DIMENSIONS)
         worst[(seconds, channels, rate)] = difference
     print(f"\n{which} {onnx_file}: audonnx vs OnnxEmotionDimensions")
@@ -213,7 +213,12 @@ def test_same_scores_as_ours(folders, audio_files, which, onnx_file, long):
 
 def test_transform_conventions(folders, audio_files):
     """No rate means the model's; 1-D is mono; [time, channels] fails."""
-    model = audonnx.load(folders["export"])
+    audonnx_model = audonnx.load(folders["export"])
+
+    def model(*args):
+        """The scores (the embeddings follow the same transform)."""
+        return audonnx_model(*args, outputs="scores")
+
     signal, rate = _read_as_audeering(audio_files[(3.0, 1, 16000)])
     # No sampling rate: the signal is at the model's rate already; a 1-D
     # signal is mono.

@@ -29,6 +29,8 @@ def test_inference_benchmark_writes_every_figure(tmp_path):
             "--max_runs",
             "3",
             "--no_streaming",
+            "--cli_runs",
+            "1",
             "--out",
             str(out),
         ],

@@ -145,7 +145,9 @@ def test_wrapper_pads_like_the_student():
     wavs = torch.randn(2, 40)
     lens = torch.tensor([1.0, 0.5])
     with torch.no_grad():
-        assert torch.allclose(wrapper(wavs, lens), model(wavs, lens), atol=1e-6)
+        scores, embeddings = wrapper(wavs, lens)
+        assert torch.allclose(scores, model(wavs, lens), atol=1e-6)
+        assert torch.allclose(embeddings, model.embed(wavs, lens), atol=1e-6)
 
 
 def test_wav2small_72k_size_and_gates(tmp_path):

@@ -1,5 +1,6 @@
 """Hub packaging: folder contents, offline loading, model card, refusals."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from fitted_students import (
     held_out_clips,
     packaged_wav2small,
 )
+from speechbrain.utils.fetching import LocalStrategy
 
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.cli import main
@@ -23,6 +25,13 @@ from speechbrain_wav2small.packaging import (
     load_checkpoint,
     package_model,
     resolve_checkpoint,
+)
+from speechbrain_wav2small.packaging.checksums import (
+    ChecksumError,
+    verify_checksums,
+)
+from speechbrain_wav2small.packaging.reference_outputs import (
+    constant_inputs,
 )
 from speechbrain_wav2small.students import build_student
 
@@ -39,6 +48,8 @@ FILES = {
     "model.yaml",
     "export.json",
     "README.md",
+    # Size and SHA-256 of every other file, written last.
+    "checksums.sha256",
 }
 #: The files that exist only with an int8 model.
 INT8_FILES = {"model.int8.onnx", "audonnx.int8.onnx", "audonnx.int8.yaml"}
@@ -111,6 +122,97 @@ def test_model_card(packaged):
     assert "OnnxEmotionDimensions" in card
     assert "sha256:0123456789abcdef" in card and "test teacher" in card
     assert "## Licence" in card
+
+
+def test_checksums_list_every_file(packaged, tmp_path):
+    folder = packaged["package"]
+    lines = (folder / "checksums.sha256").read_text().splitlines()
+    # sha256sum's own format ("sha256sum -c" reads it; it skips comments).
+    listed = dict(
+        reversed(line.split("  ", 1)) for line in lines if line[:1] != "#"
+    )
+    assert set(listed) == FILES - {"checksums.sha256"}
+    for name, digest in listed.items():
+        assert (
+            digest == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        )
+        assert f"# size {(folder / name).stat().st_size} {name}" in lines
+    assert set(verify_checksums(folder)) == set(listed)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in FILES - {"model.yaml"}:
+        (copy / name).write_bytes((folder / name).read_bytes())
+    (copy / "hyperparams.yaml").write_text("changed")
+    with pytest.raises(ChecksumError) as caught:
+        verify_checksums(copy)
+    assert caught.value.missing == ["model.yaml"]
+    assert caught.value.changed == ["hyperparams.yaml"]
+    assert "missing: model.yaml; changed: hyperparams.yaml" in str(caught.value)
+
+
+def test_local_strategy_copy_gives_real_files(packaged, tmp_path):
+    """Windows without symbolic links: SpeechBrain's COPY strategy."""
+    source = str(packaged["package"])
+    copied = EmotionDimensions.from_hparams(
+        source=source,
+        savedir=str(tmp_path / "copy"),
+        local_strategy=LocalStrategy.COPY,
+    )
+    linked = EmotionDimensions.from_hparams(
+        source=source, savedir=str(tmp_path / "default")
+    )
+    saved = list((tmp_path / "copy").rglob("*"))
+    assert {p.name for p in saved} >= {"hyperparams.yaml", "model.ckpt"}
+    assert not any(p.is_symlink() for p in saved)
+    for name in ("hyperparams.yaml", "model.ckpt"):
+        assert (tmp_path / "copy" / name).read_bytes() == (
+            packaged["package"] / name
+        ).read_bytes()
+    for name in ("ASR_spk1_snt1.wav", "TTS_LJ050-0131.wav"):
+        assert copied.predict_file(DATA / name) == linked.predict_file(
+            DATA / name
+        )
+
+
+def test_card_says_what_the_numbers_mean(packaged, tmp_path):
+    """Order, scale, the rater scale, and what inputs without speech give,
+    as measured on the packaged model files themselves."""
+    folder = packaged["package"]
+    card = (folder / "README.md").read_text()
+    section = card.split("## What the numbers mean")[1].split("\n## ")[0]
+    assert "in this order: arousal, dominance, valence" in section
+    assert "**not clipped**" in section
+    assert "(y - 1) / 6" in section and "1 + 6x" in section
+    assert "not a neutral point" in section
+    recorded = json.loads((folder / "export.json").read_text())[
+        "reference_outputs"
+    ]
+    models = recorded["models"]
+    assert list(models) == ["model.ckpt", "model.onnx", "model.int8.onnx"]
+    assert (
+        "| input (3 s) | `model.ckpt` (PyTorch) | `model.onnx` | "
+        "`model.int8.onnx` |" in section
+    )
+    inputs = constant_inputs()
+    assert list(models["model.ckpt"]["constant_inputs"]) == list(inputs)
+    for name in inputs:
+        cells = [
+            ", ".join(f"{v:.3f}" for v in models[m]["constant_inputs"][name])
+            for m in models
+        ]
+        assert f"| {name} | " + " | ".join(cells) + " |" in section
+    # The figures are the packaged model's own: measured again here.
+    loaded = EmotionDimensions.from_hparams(
+        source=str(folder), savedir=str(tmp_path)
+    )
+    again = loaded.predict_batch(np.stack(list(inputs.values())))
+    assert np.allclose(
+        again.numpy(),
+        [models["model.ckpt"]["constant_inputs"][n] for n in inputs],
+        atol=1e-5,
+    )
+    speech = recorded["speech_files"]
+    assert len(speech) == len(models["model.onnx"]["speech"]) == 6
 
 
 def test_refuses_non_empty_folder(packaged, tmp_path, capsys):

@@ -26,12 +26,13 @@ def python_blocks(path):
 
 def test_readme_has_the_snippets_this_test_runs():
     blocks = python_blocks(README)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     assert "build_student" in blocks[0]
     assert "EmotionDimensions.from_hparams" in blocks[1]
     assert "StreamingWav2Small" in blocks[2]
     assert "OnnxEmotionDimensions" in blocks[3]
-    assert "audonnx.load" in blocks[4]
+    assert "embed_file" in blocks[4]
+    assert "audonnx.load" in blocks[5]
 
 
 @pytest.mark.slow
@@ -58,7 +59,8 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), namespace)
         models.append(namespace["model"])
     assert namespace["scores"].shape == (2, 3)
-    student, pretrained, _, onnx_model, audonnx_model = models
+    student, pretrained, _, onnx_model, _, audonnx_model = models
+    assert namespace["features"].shape == (2, 338)
     assert set(pretrained.predict_file(str(SPEECH))) == set(DIMENSIONS)
     streamed = namespace["stream"].predict_file(str(SPEECH))
     whole = pretrained.predict_file(str(SPEECH))
@@ -68,9 +70,9 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     from_onnx = onnx_model.predict_file(str(SPEECH))
     assert set(from_onnx) == set(DIMENSIONS)
     # audEERING's audonnx, on the same file, gives the same three numbers.
-    assert audonnx_model.labels() == list(DIMENSIONS)
+    assert audonnx_model.labels("scores") == list(DIMENSIONS)
     assert namespace["model"] is audonnx_model
-    scores = audonnx_model(*_audonnx_input())
+    scores = audonnx_model(*_audonnx_input(), outputs="scores")
     assert scores[0].tolist() == pytest.approx(
         [from_onnx[name] for name in DIMENSIONS], abs=1e-5
     )

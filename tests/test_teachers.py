@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 from conftest import pad_batch, read_speech
+from hub_cache import offline_hub, repo_files
 from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2FeatureExtractor
 
@@ -24,6 +25,7 @@ from speechbrain_wav2small.lobes.teachers import (
 from speechbrain_wav2small.teachers import (
     HeadWeightsError,
     build_teacher,
+    load_pretrained_teacher,
     load_teacher,
     save_teacher,
     teacher_fingerprint,
@@ -126,38 +128,37 @@ def test_offline_load_gives_the_same_teacher(saved, kind, speech_clips):
     assert torch.equal(got, expected)
 
 
-def test_hub_id_goes_through_the_same_loader(saved, monkeypatch):
-    _, folder = saved["dawn"]
-    calls = []
+def test_hub_id_goes_through_the_same_loader(saved, tmp_path, monkeypatch):
+    """A hub id is read by the real library from a real hub cache, offline.
 
-    def fake_snapshot_download(repo_id, allow_patterns=None):
-        calls.append((repo_id, allow_patterns))
-        return str(folder)
-
-    import huggingface_hub
-
-    monkeypatch.setattr(
-        huggingface_hub, "snapshot_download", fake_snapshot_download
-    )
-    teacher = load_teacher("dawn", source="someone/tiny-dawn")
-    assert calls and calls[0][0] == "someone/tiny-dawn"
-    assert "model.safetensors" in calls[0][1]
-    assert teacher.source == "someone/tiny-dawn"
-    assert teacher.fingerprint == teacher_fingerprint(saved["dawn"][0])
+    The repository also holds a file the loader never needs, and the cache
+    holds only what a download with the loader's ``allow_patterns`` left:
+    the library refuses such a partial snapshot unless those patterns are
+    asked for again, so loading proves that only they are fetched.
+    """
+    teacher, folder = saved["dawn"]
+    hub = offline_hub(tmp_path / "hf", monkeypatch)
+    files = {**repo_files(folder), "tf_model.h5": b"never needed"}
+    hub.add("someone/tiny-dawn", files, downloaded=sorted(repo_files(folder)))
+    loaded = load_teacher("dawn", source="someone/tiny-dawn")
+    assert loaded.source == "someone/tiny-dawn"
+    assert loaded.fingerprint == teacher_fingerprint(teacher)
+    pretrained = load_pretrained_teacher("someone/tiny-dawn")
+    assert pretrained.source == "someone/tiny-dawn"
+    assert pretrained.fingerprint == loaded.fingerprint
 
 
 @pytest.mark.parametrize(
     "source", ["./no/such/teacher", "/no/such/teacher", "no_such_folder"]
 )
-def test_missing_path_is_never_sent_to_the_hub(source, monkeypatch):
-    import huggingface_hub
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("a path was sent to the hub")
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", forbidden)
-    with pytest.raises(FileNotFoundError, match=source.lstrip("./")):
+def test_missing_path_is_never_sent_to_the_hub(source, tmp_path, monkeypatch):
+    """A path gets its own error, naming it; sent to the (offline, empty)
+    hub cache, it would get the hub's error instead."""
+    offline_hub(tmp_path / "hf", monkeypatch)
+    with pytest.raises(FileNotFoundError, match=source.lstrip("./")) as error:
         load_teacher("dawn", source=source)
+    assert "the hub was not asked" in str(error.value)
+    assert "HF_HUB_OFFLINE" not in str(error.value)
 
 
 def test_pytorch_bin_with_parametrized_names_loads(saved, tmp_path):

@@ -8,6 +8,10 @@ ends with one ``warning: ...`` line and :data:`EXIT_WARNING` (3): an
 export or package written without its int8 file because the int8 copy
 failed its accuracy gate (:func:`export_exit_status`).
 
+Importing this module loads neither torch nor SpeechBrain: the export
+layer and the students are imported by the functions that need them, so
+that a torch-free command (``predict`` on an ONNX model) can use it.
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -17,14 +21,6 @@ import json
 import sys
 
 from speechbrain_wav2small.dataio.audio import AudioError
-from speechbrain_wav2small.export.gates import MIN_CCC
-from speechbrain_wav2small.export.onnx_export import INT8_REFUSED
-from speechbrain_wav2small.export.quantization import (
-    DEFAULT_QUANTIZATION,
-    QUANTIZATION_MODES,
-    modes_help,
-)
-from speechbrain_wav2small.students import STUDENTS
 from speechbrain_wav2small.utils.model_files import FLOAT_FILE, INT8_FILE
 
 #: Errors reported as one line (exit status 1) instead of a traceback; a
@@ -113,6 +109,8 @@ def add_checkpoint_arguments(parser):
     >>> parser.parse_args(["--checkpoint", "CKPT", "--student", "x"]).student
     'x'
     """
+    from speechbrain_wav2small.students import STUDENTS
+
     parser.add_argument(
         "--checkpoint",
         required=True,
@@ -231,6 +229,13 @@ def add_quantization_arguments(parser):
     >>> export_options(args)
     {'quantization': 'none', 'min_ccc': 0.999}
     """
+    from speechbrain_wav2small.export.gates import MIN_CCC
+    from speechbrain_wav2small.export.quantization import (
+        DEFAULT_QUANTIZATION,
+        QUANTIZATION_MODES,
+        modes_help,
+    )
+
     parser.add_argument(
         "--quantization",
         choices=QUANTIZATION_MODES,
@@ -303,6 +308,8 @@ def export_exit_status(report, stream=None):
     >>> export_exit_status({"int8_outcome": "written"})
     0
     """
+    from speechbrain_wav2small.export.onnx_export import INT8_REFUSED
+
     if report.get("int8_outcome") != INT8_REFUSED:
         return 0
     print(

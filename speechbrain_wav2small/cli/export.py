@@ -26,8 +26,6 @@ from speechbrain_wav2small.packaging.checkpoint import load_checkpoint
 from speechbrain_wav2small.students import load_student_hparams
 from speechbrain_wav2small.utils.durable import atomic_write
 
-HELP = "export a student checkpoint to model.onnx (and model.int8.onnx)"
-
 
 def add_arguments(parser):
     """Adds this subcommand's options."""

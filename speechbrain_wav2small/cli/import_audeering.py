@@ -2,11 +2,13 @@
 
 SRC is audEERING's Wav2Small release: a folder with model.safetensors or
 pytorch_model.bin (keys vgg7.l1..l7, vgg7.lin, vgg7.sof, the stored front
-end, adv), or the weights file itself. Its DFT rows and mel filterbank must
-equal what this package computes; keys or shapes that do not fit are
-refused by name. The result is a folder like `wav2small package` writes,
-whose outputs equal the original model's; as there, an int8 copy that
-fails its check is left out (the card and export.json say why) and the
+end, adv), the weights file itself, or the hub id of a repository holding
+it (owner/name, or owner/name@REVISION for a branch, tag or commit; fetched
+into the huggingface_hub cache, read from it with HF_HUB_OFFLINE=1). Its
+DFT rows and mel filterbank must equal what this package computes; keys or
+shapes that do not fit are refused by name. The result is a folder like
+`wav2small package` writes, whose outputs equal the original model's; as
+there, an int8 copy that fails its check is left out (the card and export.json say why) and the
 folder written without it, with a warning (exit status 3).
 """
 
@@ -23,12 +25,14 @@ from speechbrain_wav2small.cli.common import (
 from speechbrain_wav2small.export import ExportError
 from speechbrain_wav2small.packaging.audeering import import_audeering
 
-HELP = "convert the authors' published Wav2Small checkpoint to a package"
-
 
 def add_arguments(parser):
     """Adds this subcommand's options."""
-    parser.add_argument("source", metavar="SRC", help="release folder or file")
+    parser.add_argument(
+        "source",
+        metavar="SRC",
+        help="release folder or file, or hub id (owner/name[@REVISION])",
+    )
     parser.add_argument("--out", required=True, help="folder to write")
     add_held_out_argument(parser)
     add_quantization_arguments(parser)
@@ -49,7 +53,10 @@ def run(args):
         export_options=export_options(args),
     )
     source = report["import"]
-    print(f"imported {source['source']} (sha256 {source['sha256'][:16]}...)")
+    weights = source["source"]
+    if weights != args.source:
+        weights = f"{args.source} ({weights})"
+    print(f"imported {weights} (sha256 {source['sha256'][:16]}...)")
     print(
         "front end matches: DFT max abs diff "
         f"{source['dft_max_abs_diff']:.2g}, mel max abs diff "

@@ -10,17 +10,31 @@ Run it again with the same --out to finish an interrupted run: only what is
 missing is labelled. Several processes: torchrun --nproc_per_node=N -m
 speechbrain_wav2small.cli label ... (gloo on CPU, nccl with --device cuda).
 
+One run at a time per --out: a run holds an exclusive lock on
+LABELS.csv.lock from start to finish (rank 0 under torchrun), and a second
+run on the same --out exits at once with status 1, naming the first one's
+pid, before it loads a teacher; it does not wait (run it again once the
+first is done). Files and subfolders that cannot be read (permission
+denied), and files whose name holds a line break, get a row in the errors
+file while the others are labelled; the sidecar says complete only when
+every file asked for has a row.
+
 --precision bf16 (or fp16 on a GPU) runs the teacher under torch.autocast;
 labels are still written as float32 and the sidecar records the precision,
 so a cache is only resumed at the precision it was started with.
 """
 
+import contextlib
 import sys
 
 import torch
 
 from speechbrain_wav2small.dataio.audio import AudioError
-from speechbrain_wav2small.labelling.cache import StaleCacheError
+from speechbrain_wav2small.labelling.cache import (
+    CacheLockedError,
+    StaleCacheError,
+    cache_lock,
+)
 from speechbrain_wav2small.labelling.labeller import (
     PRECISIONS,
     PseudoLabeller,
@@ -35,8 +49,6 @@ from speechbrain_wav2small.teachers.configs import TEACHERS
 from speechbrain_wav2small.teachers.presets import load_teacher
 from speechbrain_wav2small.utils.distributed import init_distributed
 
-HELP = "label audio with a teacher (resumable, multi-process)"
-
 
 def add_arguments(parser):
     """Adds this subcommand's options."""
@@ -47,7 +59,10 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--teacher_source",
-        help="hub id or local folder replacing the YAML's source",
+        help="local folder or hub id (owner/name, or owner/name@REVISION "
+        "for a branch, tag or commit) replacing the YAML's source; hub ids "
+        "go to the huggingface_hub cache (HF_HOME, HF_HUB_CACHE) and are "
+        "read from it with HF_HUB_OFFLINE=1",
     )
     parser.add_argument(
         "--teacher_overrides",
@@ -69,7 +84,13 @@ def add_arguments(parser):
         metavar="NAME=VALUE",
         help="value of another $NAME placeholder (repeatable)",
     )
-    parser.add_argument("--out", required=True, help="label cache LABELS.csv")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="label cache LABELS.csv; one run at a time: a second run on "
+        "the same --out exits at once, naming the first one's pid "
+        "(LABELS.csv.lock)",
+    )
     parser.add_argument(
         "--batch_seconds",
         type=float,
@@ -135,6 +156,28 @@ def _load(args, device, rank):
     return teacher if rank == 0 else load()
 
 
+def _lock(out, rank):
+    """The cache's lock, held by this process (rank 0 under ``torchrun``).
+
+    Taken before a teacher is loaded, so that a second run on the same
+    cache is refused at once; every rank learns of the refusal.
+    """
+    lock, problem = contextlib.ExitStack(), None
+    if rank in (None, 0):
+        try:
+            lock.enter_context(cache_lock(out))
+        except (CacheLockedError, OSError) as error:
+            problem = error
+    if rank is not None:
+        status = [problem]
+        torch.distributed.broadcast_object_list(status, src=0)
+        problem = status[0]
+    if problem is not None:
+        lock.close()
+        raise problem
+    return lock
+
+
 def _items(args, rank):
     """The clips to label, read once and shared under ``torchrun``."""
 
@@ -175,9 +218,11 @@ def run(args):
     device = init_distributed(args.device)
     distributed = torch.distributed.is_initialized()
     rank = torch.distributed.get_rank() if distributed else None
+    lock = contextlib.ExitStack()
     try:
         # Refused before a large teacher is loaded for nothing.
         check_precision(args.precision, device)
+        lock = _lock(args.out, rank)
         teacher = _load(args, device, rank)
         items = _items(args, rank)
         labeller = PseudoLabeller(
@@ -191,6 +236,7 @@ def run(args):
         )
         summary = labeller.label(items, args.out, overwrite=args.overwrite)
     except (
+        CacheLockedError,
         StaleCacheError,
         OSError,
         ValueError,
@@ -200,6 +246,7 @@ def run(args):
         print(f"wav2small label: error: {error}", file=sys.stderr)
         return 1
     finally:
+        lock.close()
         if distributed:
             torch.distributed.destroy_process_group()
     if rank in (None, 0):

@@ -1,13 +1,15 @@
 """Package a trained student as a folder ready to upload to a model hub.
 
 Writes hyperparams.yaml (modules + pretrainer), model.ckpt, model.onnx,
-model.int8.onnx (checked, see `wav2small export`), export.json and a README
-model card (front matter, metrics from --results, usage, licence, teacher
-provenance). The folder loads offline with
-EmotionDimensions.from_hparams(source=DIR). A non-empty --out is refused
-unless --overwrite. An int8 copy that fails its check is left out (the
-card and export.json say why) and the folder written without it, with a
-warning (exit status 3).
+model.int8.onnx (checked, see `wav2small export`), export.json (with what
+each model file predicts on shipped speech, on silence and on noise), a
+README model card (front matter, metrics from --results, usage, what the
+numbers mean, licence, teacher provenance) and, last, checksums.sha256
+(`sha256sum -c` format; `wav2small push` checks it). The folder loads
+offline with EmotionDimensions.from_hparams(source=DIR). A non-empty --out
+is refused unless --overwrite. An int8 copy that fails its check is left
+out (the card and export.json say why) and the folder written without it,
+with a warning (exit status 3).
 """
 
 from speechbrain_wav2small.cli.common import (
@@ -23,8 +25,6 @@ from speechbrain_wav2small.cli.common import (
 from speechbrain_wav2small.export import ExportError
 from speechbrain_wav2small.packaging.model_card import DEFAULT_LICENSE
 from speechbrain_wav2small.packaging.package import package_checkpoint
-
-HELP = "package a student checkpoint for the model hub (YAML, ckpt, ONNX, card)"
 
 
 def add_arguments(parser):

@@ -14,8 +14,6 @@ from speechbrain_wav2small.students import (
 )
 from speechbrain_wav2small.utils.complexity import count_macs, count_parameters
 
-HELP = "list the students: parameters, MACs per second, YAML"
-
 
 def add_arguments(parser):
     """Adds this subcommand's options: student names and ``--json``.

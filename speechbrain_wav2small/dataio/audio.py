@@ -1,11 +1,14 @@
 """Audio loading: the one place that reads, checks, mixes down and resamples.
 
-Depends only on numpy and soundfile, so that the torch-free ONNX interface
-uses the very same code as the recipes and the PyTorch interface.
+Depends only on numpy, soundfile and soxr (the SoX resampler), so that the
+torch-free ONNX interface uses the very same code as the recipes and the
+PyTorch interface.
 
 Every failure is an :class:`AudioError` naming the file and the problem
-(missing, empty, not audio, no samples, NaN/Inf), never a traceback from
-deep inside a decoder, so batch jobs can log it and go on.
+(missing, permission denied, empty, not audio, no samples, NaN/Inf), never
+a traceback from deep inside a decoder, so batch jobs can log it and go
+on. Scanning a folder reports the subfolders it cannot list
+(:func:`scan_audio_folder`) rather than skipping them in silence.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -13,14 +16,12 @@ Authors
 
 import math
 import os
-from fractions import Fraction
+import stat
 
 import numpy as np
 import soundfile as sf
 
 from speechbrain_wav2small import SAMPLE_RATE
-
-#: Sample rate every model in this package expects.
 
 #: File extensions treated as audio when scanning folders.
 AUDIO_EXTENSIONS = (
@@ -36,6 +37,11 @@ AUDIO_EXTENSIONS = (
     ".w64",
     ".caf",
 )
+
+#: Reasons given for a path the user may not read, by what blocks it.
+PERMISSION_DENIED_FILE = "permission denied (cannot read this file)"
+PERMISSION_DENIED_FOLDER = "permission denied (cannot list this folder)"
+PERMISSION_DENIED_PATH = "permission denied (cannot enter a folder on its path)"
 
 
 class AudioError(ValueError):
@@ -75,12 +81,44 @@ def audio_info(path):
 
 
 def _check_exists(path):
-    """Refuses a missing path, a folder or an empty file, naming it."""
-    if not os.path.exists(path):
-        raise AudioError(path, "file does not exist")
-    if os.path.isdir(path):
+    """Refuses a missing, unreadable or empty path, or a folder, naming it.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> _check_exists(tempfile.mkdtemp())
+    Traceback (most recent call last):
+     ...
+    speechbrain_wav2small.dataio.audio.AudioError: ...is a folder, not an...
+    """
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AudioError(path, "file does not exist") from None
+    except PermissionError:
+        raise AudioError(path, PERMISSION_DENIED_PATH) from None
+    except OSError as error:  # a name too long, a symbolic link loop...
+        raise AudioError(path, f"cannot be opened ({error.strerror})") from None
+    if stat.S_ISDIR(status.st_mode):
+        try:
+            with os.scandir(path):
+                pass
+        except PermissionError:
+            raise AudioError(path, PERMISSION_DENIED_FOLDER) from None
         raise AudioError(path, "is a folder, not an audio file")
-    if os.path.getsize(path) == 0:
+    if not stat.S_ISREG(status.st_mode):
+        # Opening a pipe would wait for a writer, reading a device forever.
+        raise AudioError(path, "is not a regular file (a pipe or a device)")
+    try:
+        # Opened here, so that an unreadable file is named as such rather
+        # than as "not a readable audio file" by the decoder.
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise AudioError(path, PERMISSION_DENIED_FILE) from None
+    except OSError as error:
+        raise AudioError(path, f"cannot be opened ({error.strerror})") from None
+    if status.st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
 
 
@@ -137,12 +175,27 @@ def read_audio(path, sample_rate=SAMPLE_RATE, start=0.0, stop=None):
     return resample(mono, original_rate, sample_rate)
 
 
-def resample(samples, orig_rate, new_rate, zero_crossings=16, rolloff=0.945):
-    """Band-limited (Hann-windowed sinc) resampling of a 1-D signal.
+def resample(samples, orig_rate, new_rate):
+    """Band-limited resampling of a 1-D signal, by the SoX resampler.
 
-    A polyphase implementation in numpy: the ratio is reduced to
-    ``new/orig`` in lowest terms and each of the ``new`` output phases is a
-    short FIR filter applied with stride ``orig``.
+    ``soxr.resample`` at its default ("HQ") quality: any pair of rates,
+    including odd ones such as 22254 or 16001 Hz, in memory that grows with
+    the signal only (the filter does not depend on how the two rates
+    reduce as a fraction). The output is aligned with the input (its first
+    sample is at time 0) and has ``ceil(len * new / orig)`` samples; the
+    signal is taken to be zero beyond its ends.
+
+    Accuracy, measured on the recordings in ``tests/data`` and checked by
+    ``tests/test_hostile_io.py``: a pure tone comes out within 2e-6 of its
+    exact value away from the ends; speech made band-limited at 87.5 % of
+    the lower Nyquist frequency and converted exactly to the input rate
+    comes back within 2e-4 of the original below that band, at every rate
+    from 8 to 192 kHz. The hand-written polyphase resampler of earlier
+    releases was within 4.2e-3 there; the two differ mostly in the top
+    eighth of the band (which that one attenuated more), by at most 0.01
+    in a fitted student's predictions from 22.05, 44.1 and 48 kHz files
+    (CCC between the two above 0.9999) and 0.055 from 8 kHz files (CCC
+    above 0.998).
 
     Arguments
     ---------
@@ -150,10 +203,6 @@ def resample(samples, orig_rate, new_rate, zero_crossings=16, rolloff=0.945):
         float32 signal [time].
     orig_rate, new_rate : int
         Sample rates in Hz.
-    zero_crossings : int
-        Half-width of the sinc in zero crossings (quality vs speed).
-    rolloff : float
-        Cut-off as a fraction of the lower Nyquist frequency.
 
     Returns
     -------
@@ -170,33 +219,95 @@ def resample(samples, orig_rate, new_rate, zero_crossings=16, rolloff=0.945):
     samples = np.asarray(samples, dtype=np.float32)
     if orig_rate == new_rate:
         return samples
-    ratio = Fraction(int(new_rate), int(orig_rate))
-    up, down = ratio.numerator, ratio.denominator
-    cutoff = min(up, down) * rolloff  # in units of the up-sampled rate
-    half_width = int(math.ceil(zero_crossings * down / cutoff))
-    # Filter taps for output phase p at input offsets -half_width..,
-    # time measured in input samples.
-    offsets = np.arange(-half_width, half_width + down, dtype=np.float64)
-    phases = np.arange(up, dtype=np.float64) / up * down
-    t = (offsets[None, :] - phases[:, None]) * cutoff / down
-    t = np.clip(t, -zero_crossings, zero_crossings)
-    window = np.cos(t * math.pi / zero_crossings / 2) ** 2
-    kernels = (np.sinc(t) * window * cutoff / down).astype(np.float32)
-    padded = np.pad(samples, (half_width, half_width + down))
-    n_blocks = samples.shape[0] // down + 1
-    frames = np.lib.stride_tricks.as_strided(
-        padded,
-        shape=(n_blocks, kernels.shape[1]),
-        strides=(padded.strides[0] * down, padded.strides[0]),
-        writeable=False,
-    )
-    output = (frames @ kernels.T).reshape(-1)
-    n_out = int(math.ceil(samples.shape[0] * up / down))
-    return np.ascontiguousarray(output[:n_out], dtype=np.float32)
+    # Imported here so that this function's source runs on its own as well
+    # (the audonnx transform of an export embeds it), and needs soxr only
+    # when there is something to resample.
+    import soxr
+
+    n_out = -(-samples.shape[0] * int(new_rate) // int(orig_rate))
+    # soxr rounds the output length; a few zeros past the end (the signal
+    # is zero there anyway) let it be cut to the ceiling instead.
+    tail = int(math.ceil(orig_rate / new_rate)) + 1
+    padded = np.concatenate([samples, np.zeros(tail, np.float32)])
+    output = soxr.resample(padded, orig_rate, new_rate)[:n_out]
+    return np.ascontiguousarray(output, dtype=np.float32)
+
+
+def scan_audio_folder(folder):
+    """Audio files under ``folder`` (recursive), and what could not be read.
+
+    A subfolder that cannot be listed (no read or search permission) is
+    not skipped in silence: it comes back as an :class:`AudioError`
+    naming it, so that a caller can report it beside the files.
+
+    Arguments
+    ---------
+    folder : str or os.PathLike
+        The folder to scan.
+
+    Returns
+    -------
+    tuple
+        ``(files, unreadable)``: the sorted paths of the audio files, and
+        an :class:`AudioError` for each subfolder that could not be
+        listed, sorted by path.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` does not exist or is no folder.
+    AudioError
+        ``folder`` itself cannot be listed (permission denied).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "a.wav"), "wb")
+    >>> files, unreadable = scan_audio_folder(folder)
+    >>> [os.path.basename(f) for f in files], unreadable
+    (['a.wav'], [])
+    """
+    folder = os.fspath(folder)
+    try:
+        is_folder = stat.S_ISDIR(os.stat(folder).st_mode)
+    except PermissionError:
+        raise AudioError(folder, PERMISSION_DENIED_PATH) from None
+    except OSError:
+        is_folder = False
+    if not is_folder:
+        raise FileNotFoundError(f"audio folder {folder} does not exist")
+    found, unreadable = [], []
+
+    def unlisted(error):
+        """Records a folder that ``os.walk`` could not list."""
+        path = error.filename if error.filename is not None else folder
+        if isinstance(error, PermissionError):
+            reason = PERMISSION_DENIED_FOLDER
+        else:
+            reason = f"folder cannot be listed ({error.strerror})"
+        unreadable.append(AudioError(path, reason))
+
+    for root, _, files in os.walk(folder, onerror=unlisted):
+        for name in files:
+            if name.lower().endswith(AUDIO_EXTENSIONS):
+                found.append(os.path.join(root, name))
+    # os.walk names the top folder as it was given.
+    if any(error.path == folder for error in unreadable):
+        raise AudioError(folder, PERMISSION_DENIED_FOLDER)
+    return sorted(found), sorted(unreadable, key=lambda e: e.path)
 
 
 def find_audio_files(folder):
     """All audio files under ``folder`` (recursive), sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` does not exist.
+    AudioError
+        ``folder`` or one of its subfolders cannot be listed; use
+        :func:`scan_audio_folder` to get the files of the others.
 
     Example
     -------
@@ -205,11 +316,7 @@ def find_audio_files(folder):
     ...
     FileNotFoundError: audio folder /nonexistent does not exist
     """
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"audio folder {folder} does not exist")
-    found = []
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if name.lower().endswith(AUDIO_EXTENSIONS):
-                found.append(os.path.join(root, name))
-    return sorted(found)
+    files, unreadable = scan_audio_folder(folder)
+    if unreadable:
+        raise unreadable[0]
+    return files

@@ -4,7 +4,9 @@
 writes ``model.onnx`` once it has passed its gate
 (:mod:`~speechbrain_wav2small.export.gates`), and ``model.int8.onnx`` beside
 it when the int8 copy passes its own (an int8 copy that fails is left out,
-with a warning; ``quantization="none"`` asks for none). The pieces:
+with a warning; ``quantization="none"`` asks for none). Both give the
+scores (output ``scores``) and then the student's embeddings (output
+``embeddings``, the pooled features its head reads). The pieces:
 :mod:`~speechbrain_wav2small.export.wrappers` (the exported modules),
 :mod:`~speechbrain_wav2small.export.tracing` (PyTorch to a finished ONNX
 model), :mod:`~speechbrain_wav2small.export.graph` (graph surgery),

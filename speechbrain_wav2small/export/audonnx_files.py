@@ -10,13 +10,21 @@ YAML that ``audonnx.load`` reads (names in
 
 * ``audonnx.onnx`` / ``audonnx.int8.onnx``: the same graph with ``wavs``
   [1, time] as its only input; ``wav_lens`` becomes a constant 1.0 (the
-  whole clip), output ``scores`` [1, 3]. Nothing else changes, so the
-  numbers are those of the batched graph on one unpadded clip;
+  whole clip), outputs ``scores`` [1, 3] and ``embeddings`` [1, F] (the
+  pooled features the head reads; files exported before embeddings were
+  added have ``scores`` only). Nothing else changes, so the numbers are
+  those of the batched graph on one unpadded clip;
 * ``audonnx.yaml`` / ``audonnx.int8.yaml``: the ``audonnx.Model`` of that
   graph, as ``Model.to_yaml(path, include_version=False)`` writes it
   (without a version, so any audonnx release loads it without a warning):
-  ``path``, ``labels`` ``[arousal, dominance, valence]`` and a
-  ``transform``, an ``audonnx.Function``;
+  ``path``, ``labels`` naming every output's features (``scores``:
+  ``[arousal, dominance, valence]``; ``embeddings``: ``[embedding_0,
+  ...]``, the column names of ``wav2small predict --embeddings``) and a
+  ``transform``, an ``audonnx.Function``. With two outputs audonnx
+  returns a dict, ``{"scores": [[a, d, v]], "embeddings": [[...]]}``;
+  ``model(signal, rate, outputs="scores")`` gives the scores alone, as
+  the authors' published models are asked for ``logits`` or
+  ``hidden_states``;
 * ``model.yaml``, the file ``audonnx.load(folder)`` reads by default: the
   YAML of the file that
   :class:`~speechbrain_wav2small.inference.onnx_emotion.OnnxEmotionDimensions`
@@ -62,10 +70,12 @@ from speechbrain_wav2small.utils.durable import atomic_write_files
 from speechbrain_wav2small.utils.model_files import (
     AUDONNX_DEFAULT_YAML,
     AUDONNX_FILES,
+    EMBEDDINGS_OUTPUT,
     LENGTHS_INPUT,
     ONNX_FILES,
     OUTPUT_NAME,
     WAVS_INPUT,
+    embedding_names,
 )
 
 #: Class keys of the YAML, as audobject writes them without a version.
@@ -168,13 +178,14 @@ def write_audonnx_files(folder):
     ... ), f"{folder}/model.onnx")
     >>> sorted(write_audonnx_files(folder))
     ['audonnx.onnx', 'audonnx.yaml', 'model.yaml']
-    >>> print(*open(f"{folder}/model.yaml").read().splitlines()[:7], sep="\\n")
+    >>> print(*open(f"{folder}/model.yaml").read().splitlines()[:8], sep="\\n")
     $audonnx.core.model.Model:
       path: audonnx.onnx
       labels:
-      - arousal
-      - dominance
-      - valence
+        scores:
+        - arousal
+        - dominance
+        - valence
       transform:
     >>> single = onnx.load(f"{folder}/audonnx.onnx").graph
     >>> [i.name for i in single.input]
@@ -184,7 +195,8 @@ def write_audonnx_files(folder):
     rate)::
 
         model = audonnx.load(folder)  # or model_file="audonnx.yaml"
-        model(signal, 44100)  # [[arousal, dominance, valence]]
+        model(signal, 44100)  # {"scores": [[a, d, v]], "embeddings": ...}
+        model(signal, 44100, outputs="scores")  # [[a, d, v]]
     """
     folder = Path(folder)
     sources = [name for name in ONNX_FILES if (folder / name).is_file()]
@@ -203,7 +215,7 @@ def write_audonnx_files(folder):
         text = _model_yaml(
             graph_name,
             int(metadata.get("sample_rate", SAMPLE_RATE)),
-            _labels(metadata, folder / name),
+            _labels(model, metadata, folder / name),
         )
         contents[folder / graph_name] = data
         contents[folder / yaml_name] = text
@@ -223,9 +235,9 @@ def _single_clip_model(model):
     """The single-clip form of one of our graphs (changed in place).
 
     ``wav_lens`` leaves the inputs and becomes a constant 1.0 (relative
-    length of the whole clip), the batch axis of ``wavs`` and ``scores``
-    becomes 1; ``time`` stays dynamic. A graph without ``wav_lens`` only
-    gets the batch axis fixed.
+    length of the whole clip), the batch axis of ``wavs`` and of every
+    output becomes 1; ``time`` stays dynamic. A graph without ``wav_lens``
+    only gets the batch axis fixed.
 
     Arguments
     ---------
@@ -245,18 +257,21 @@ def _single_clip_model(model):
     graph = model.graph
     inputs = {value.name: value for value in graph.input}
     outputs = [value.name for value in graph.output]
-    if WAVS_INPUT not in inputs or outputs != [OUTPUT_NAME]:
+    if WAVS_INPUT not in inputs or outputs not in (
+        [OUTPUT_NAME],
+        [OUTPUT_NAME, EMBEDDINGS_OUTPUT],
+    ):
         raise ValueError(
             f"expected inputs '{WAVS_INPUT}' (and '{LENGTHS_INPUT}') and "
-            f"output '{OUTPUT_NAME}', as written by wav2small export; got "
-            f"{list(inputs)} -> {outputs}"
+            f"outputs '{OUTPUT_NAME}' (and '{EMBEDDINGS_OUTPUT}'), as "
+            f"written by wav2small export; got {list(inputs)} -> {outputs}"
         )
     if LENGTHS_INPUT in inputs:
         graph.input.remove(inputs[LENGTHS_INPUT])
         graph.initializer.append(
             numpy_helper.from_array(np.ones(1, np.float32), LENGTHS_INPUT)
         )
-    for value in (inputs[WAVS_INPUT], graph.output[0]):
+    for value in (inputs[WAVS_INPUT], *graph.output):
         batch = value.type.tensor_type.shape.dim[0]
         batch.Clear()
         batch.dim_value = 1
@@ -270,7 +285,7 @@ def _single_clip_model(model):
     return model
 
 
-def _model_yaml(graph_name, sample_rate=SAMPLE_RATE, labels=DIMENSIONS):
+def _model_yaml(graph_name, sample_rate=SAMPLE_RATE, labels=None):
     """The ``audonnx.Model`` YAML of a single-clip graph.
 
     What ``audonnx.Model(path, labels=..., transform=...).to_yaml(...,
@@ -284,8 +299,9 @@ def _model_yaml(graph_name, sample_rate=SAMPLE_RATE, labels=DIMENSIONS):
         File name of the graph, relative to the YAML.
     sample_rate : int
         The model's rate in Hz (the transform resamples to it).
-    labels : sequence of str
-        Names of the three outputs.
+    labels : dict, optional
+        Output name -> names of its features (default: the scores'
+        ``{"scores": DIMENSIONS}``).
 
     Returns
     -------
@@ -297,12 +313,14 @@ def _model_yaml(graph_name, sample_rate=SAMPLE_RATE, labels=DIMENSIONS):
     >>> text.splitlines()[:2]
     ['$audonnx.core.model.Model:', '  path: audonnx.onnx']
     >>> yaml.safe_load(text)[MODEL_CLASS]["labels"]
-    ['arousal', 'dominance', 'valence']
+    {'scores': ['arousal', 'dominance', 'valence']}
     """
+    if labels is None:
+        labels = {OUTPUT_NAME: list(DIMENSIONS)}
     content = {
         MODEL_CLASS: {
             "path": graph_name,
-            "labels": list(labels),
+            "labels": {name: list(names) for name, names in labels.items()},
             "transform": {
                 FUNCTION_CLASS: {
                     "func": _transform_source(),
@@ -345,14 +363,27 @@ def _represent_text(dumper, text):
 _BlockDumper.add_representer(str, _represent_text)
 
 
-def _labels(metadata, path):
-    """The output names stored in a file's metadata; they must be ours."""
+def _labels(model, metadata, path):
+    """Output name -> feature names of a single-clip graph: the scores'
+    names stored in its metadata (they must be ours), and the embeddings'
+    (:func:`~speechbrain_wav2small.utils.model_files.embedding_names`)
+    when it has them."""
     names = metadata.get("output_names")
-    labels = tuple(json.loads(names)) if names else DIMENSIONS
-    if labels != DIMENSIONS:
+    dimensions = tuple(json.loads(names)) if names else DIMENSIONS
+    if dimensions != DIMENSIONS:
         raise ValueError(
-            f"{path} outputs {list(labels)}, expected {list(DIMENSIONS)}"
+            f"{path} outputs {list(dimensions)}, expected {list(DIMENSIONS)}"
         )
+    labels = {OUTPUT_NAME: list(dimensions)}
+    for value in model.graph.output:
+        if value.name == EMBEDDINGS_OUTPUT:
+            size = value.type.tensor_type.shape.dim[-1].dim_value
+            if not size:
+                raise ValueError(
+                    f"{path}: the size of its '{EMBEDDINGS_OUTPUT}' output "
+                    "is not fixed in the graph"
+                )
+            labels[EMBEDDINGS_OUTPUT] = embedding_names(size)
     return labels
 
 
@@ -368,22 +399,30 @@ def _set_metadata(model, key, value):
 def _check_single_clip(original, single, path):
     """Compares a single-clip graph, run as audonnx runs it (onnxruntime
     defaults, one thread), with its original run as our interface runs it,
-    on a shipped recording; raises ``RuntimeError`` past
-    :data:`MAX_ABS_DIFF`."""
+    on a shipped recording, output by output; raises ``RuntimeError`` past
+    :data:`MAX_ABS_DIFF` (for the embeddings, relative to their largest
+    magnitude, at least 1)."""
     clip = read_audio(reference_speech_files()[0])[None]
     reference = load_session(original)
     feeds = {WAVS_INPUT: clip, LENGTHS_INPUT: np.ones(1, np.float32)}
     names = [value.name for value in reference.get_inputs()]
-    expected = reference.run(None, {name: feeds[name] for name in names})[0]
+    expected = reference.run(None, {name: feeds[name] for name in names})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(
         single, options, providers=["CPUExecutionProvider"]
     )
-    got = session.run(None, {WAVS_INPUT: clip})[0]
-    difference = float(np.abs(got - expected).max())
-    if not difference <= MAX_ABS_DIFF:
-        raise RuntimeError(
-            f"the single-clip graph of {path} predicts differently from it "
-            f"(max abs diff {difference:.3g})"
-        )
+    got = session.run(None, {WAVS_INPUT: clip})
+    outputs = [value.name for value in session.get_outputs()]
+    for name, value, reference_value in zip(
+        outputs, got, expected, strict=True
+    ):
+        scale = 1.0
+        if name == EMBEDDINGS_OUTPUT:
+            scale = max(1.0, float(np.abs(reference_value).max()))
+        difference = float(np.abs(value - reference_value).max()) / scale
+        if not difference <= MAX_ABS_DIFF:
+            raise RuntimeError(
+                f"the single-clip graph of {path} predicts differently from "
+                f"it ({name}: max abs diff {difference * scale:.3g})"
+            )

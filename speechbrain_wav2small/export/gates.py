@@ -4,9 +4,11 @@ their audio.
 1. :func:`check_parity`: onnxruntime float vs PyTorch, max absolute
    difference <= :data:`MAX_ABS_DIFF` at :data:`PARITY_SECONDS` and
    :data:`PARITY_BATCH_SIZES` (batches padded with relative lengths, up
-   to :data:`PARITY_MAX_PADDED_SECONDS`);
+   to :data:`PARITY_MAX_PADDED_SECONDS`), on the scores and on the
+   embeddings (relative to their largest magnitude);
 2. :func:`check_int8`: int8 vs float, CCC >= :data:`MIN_CCC` per dimension
-   over held-out audio (:func:`held_out_items`).
+   over held-out audio (:func:`held_out_items`), on the scores only: the
+   int8 file's embeddings are its own.
 
 A failed check raises :class:`ExportError`: for the float model nothing is
 written; a failed int8 check (:class:`Int8GateError`, which carries its
@@ -30,6 +32,7 @@ from speechbrain_wav2small.dataio.reference_speech import (
 )
 from speechbrain_wav2small.objectives import ccc
 from speechbrain_wav2small.utils.model_files import (
+    EMBEDDINGS_OUTPUT,
     LENGTHS_INPUT,
     OUTPUT_NAME,
     WAVS_INPUT,
@@ -91,13 +94,14 @@ class Int8GateError(ExportError):
         self.figures = figures
 
 
-def _run_session(session, wavs, wav_lens):
-    """Scores [batch, 3] of an onnxruntime ``session`` for ``wavs``
-    [batch, time] and relative lengths ``wav_lens`` [batch]."""
+def _run_session(session, wavs, wav_lens, outputs=(OUTPUT_NAME,)):
+    """The ``outputs`` (a list; by default the scores [batch, 3] alone) of
+    an onnxruntime ``session`` for ``wavs`` [batch, time] and relative
+    lengths ``wav_lens`` [batch]."""
     return session.run(
-        [OUTPUT_NAME],
+        list(outputs),
         {WAVS_INPUT: wavs.astype(np.float32), LENGTHS_INPUT: wav_lens},
-    )[0]
+    )
 
 
 def check_parity(
@@ -112,10 +116,17 @@ def check_parity(
 ):
     """onnxruntime float vs PyTorch on real audio at several shapes.
 
+    Every output of the wrapper is compared: the scores to ``tolerance``;
+    the embeddings, whose features reach magnitudes in the tens (second
+    order statistics), to ``tolerance`` times their largest magnitude
+    (at least 1), the same float32 rounding.
+
     Arguments
     ---------
     wrapper : torch.nn.Module
-        The exported module, in eval mode on the CPU.
+        The exported module, in eval mode on the CPU (an
+        :class:`~speechbrain_wav2small.export.wrappers.OnnxStudent`:
+        a tuple of the outputs its ``output_names`` name).
     session : onnxruntime.InferenceSession
         The float model.
     held_out : list of numpy.ndarray
@@ -134,7 +145,10 @@ def check_parity(
     Returns
     -------
     dict
-        ``max_abs_diff``, ``tolerance``, ``by_shape`` (``"3s x1"`` -> diff).
+        ``max_abs_diff``, ``tolerance``, ``by_shape`` (``"3s x1"`` -> diff)
+        of the scores; with embeddings also ``embeddings_max_diff`` and
+        ``embeddings_by_shape`` (differences relative to the largest
+        magnitude, at least 1).
 
     Raises
     ------
@@ -150,7 +164,8 @@ def check_parity(
         check_parity(OnnxStudent(student).eval(), session, clips)
     """
     source = np.concatenate(held_out)
-    results = {}
+    names = list(wrapper.output_names)
+    results = {name: {} for name in names}
     for duration, batch_size in parity_shapes(
         seconds, batch_sizes, max_padded_seconds
     ):
@@ -159,20 +174,44 @@ def check_parity(
         with torch.no_grad():
             expected = wrapper(
                 torch.from_numpy(wavs), torch.from_numpy(wav_lens)
-            ).numpy()
-        got = _run_session(session, wavs, wav_lens)
-        difference = float(np.abs(got - expected).max())
-        if not np.isfinite(difference):
-            difference = math.inf
-        results[f"{duration:g}s x{batch_size}"] = difference
-    worst = max(results.values())
-    if worst > tolerance:
+            )
+        got = _run_session(session, wavs, wav_lens, names)
+        shape = f"{duration:g}s x{batch_size}"
+        for name, value, reference in zip(names, got, expected, strict=True):
+            reference = reference.numpy()
+            scale = 1.0
+            if name == EMBEDDINGS_OUTPUT:
+                scale = max(1.0, float(np.abs(reference).max()))
+            difference = float(np.abs(value - reference).max()) / scale
+            if not np.isfinite(difference):
+                difference = math.inf
+            results[name][shape] = difference
+    failing = {
+        name: by_shape
+        for name, by_shape in results.items()
+        if max(by_shape.values()) > tolerance
+    }
+    if failing:
         raise ExportError(
             "float ONNX differs from PyTorch by up to "
-            f"{worst:.3g} (tolerance {tolerance:g}): "
-            + ", ".join(f"{k}: {v:.3g}" for k, v in results.items())
+            f"{max(max(v.values()) for v in failing.values()):.3g} "
+            f"(tolerance {tolerance:g}): "
+            + "; ".join(
+                f"{name}: "
+                + ", ".join(f"{k}: {v:.3g}" for k, v in by_shape.items())
+                for name, by_shape in failing.items()
+            )
         )
-    return {"max_abs_diff": worst, "tolerance": tolerance, "by_shape": results}
+    report = {
+        "max_abs_diff": max(results[OUTPUT_NAME].values()),
+        "tolerance": tolerance,
+        "by_shape": results[OUTPUT_NAME],
+    }
+    if EMBEDDINGS_OUTPUT in results:
+        embeddings = results[EMBEDDINGS_OUTPUT]
+        report["embeddings_max_diff"] = max(embeddings.values())
+        report["embeddings_by_shape"] = embeddings
+    return report
 
 
 def parity_shapes(
@@ -254,10 +293,10 @@ def check_int8(float_session, int8_session, held_out, min_ccc=MIN_CCC):
     """
     ones = np.ones(1, dtype=np.float32)
     float_scores = np.concatenate(
-        [_run_session(float_session, clip[None], ones) for clip in held_out]
+        [_run_session(float_session, clip[None], ones)[0] for clip in held_out]
     )
     int8_scores = np.concatenate(
-        [_run_session(int8_session, clip[None], ones) for clip in held_out]
+        [_run_session(int8_session, clip[None], ones)[0] for clip in held_out]
     )
     figures = {
         "int8_ccc": {},

@@ -5,8 +5,11 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
 
 * ``model.onnx``: float32, one self-contained file, opset 18, dynamic batch
   and time. Inputs ``wavs`` [batch, time] (mono, 16 kHz) and ``wav_lens``
-  [batch] (SpeechBrain relative lengths in (0, 1]); output ``scores``
-  [batch, 3] in the order arousal, dominance, valence;
+  [batch] (SpeechBrain relative lengths in (0, 1]); outputs ``scores``
+  [batch, 3] in the order arousal, dominance, valence, then
+  ``embeddings`` [batch, F], the pooled features the student's head
+  reads (338 for Wav2Small; a student without ``embed`` and ``head``
+  gets ``scores`` only);
 * ``model.int8.onnx``: the same graph, int8: statically quantised for a
   Wav2Small given real held-out audio, else int8 weights with float
   arithmetic (:mod:`~speechbrain_wav2small.export.quantization`); not
@@ -78,7 +81,7 @@ from speechbrain_wav2small.export.tracing import (
     export_graph,
     file_metadata,
     finish,
-    single_output,
+    join_branches,
 )
 from speechbrain_wav2small.export.wrappers import (
     BranchingWav2Small,
@@ -347,7 +350,7 @@ def _targets(out_dir, overwrite):
 def _file_bytes(graph_model, metadata):
     """The finished file of a traced or quantised graph: branches joined,
     ``metadata`` stored, checked."""
-    model = single_output(graph_model)
+    model = join_branches(graph_model)
     finish(model, metadata)
     return model.SerializeToString()
 

@@ -11,9 +11,11 @@ stripped and internal names shortened
 (:func:`~speechbrain_wav2small.export.graph.strip_debug_info`,
 :func:`~speechbrain_wav2small.export.graph.shorten_names`).
 
-:func:`single_output` joins the two paths of a branching graph into one
-output, and :func:`finish` stores the metadata every exported file carries
-(:func:`file_metadata`) and checks the model.
+:func:`join_branches` joins the two paths of a branching graph and drops
+its flag output, and :func:`finish` stores the metadata every exported
+file carries (:func:`file_metadata`) and checks the model. Every file
+gives ``scores`` first, then the student's ``embeddings`` (see
+:class:`~speechbrain_wav2small.export.wrappers.OnnxStudent`).
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -60,8 +62,7 @@ def export_graph(wrapper):
     ---------
     wrapper : torch.nn.Module
         An :class:`~speechbrain_wav2small.export.wrappers.OnnxStudent` in
-        eval mode on the CPU; a wrapper with a ``FLAG`` attribute also
-        returns that flag, as a second output of that name.
+        eval mode on the CPU; its ``output_names`` name the outputs.
 
     Returns
     -------
@@ -81,9 +82,7 @@ def export_graph(wrapper):
     time = torch.export.Dim("time", min=1)
     # A batch of 2 (not 1) so the exporter keeps the batch size dynamic.
     example = (torch.randn(2, 16000), torch.tensor([1.0, 0.8]))
-    output_names = [OUTPUT_NAME]
-    if hasattr(wrapper, "FLAG"):
-        output_names.append(wrapper.FLAG)
+    output_names = list(wrapper.output_names)
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             wrapper,
@@ -138,12 +137,13 @@ def _quiet_exporter():
             each.setLevel(level)
 
 
-def single_output(model):
-    """The scores of ``model`` as its one output: a graph of
+def join_branches(model):
+    """``model`` as it is written: a graph of
     :class:`~speechbrain_wav2small.export.wrappers.BranchingWav2Small`
-    (scores and flag) gets its masked path run only for padded batches
-    (:func:`~speechbrain_wav2small.export.graph.lazy_where`); any other
-    graph is copied. ``model`` is left untouched.
+    (scores, embeddings and flag) gets its masked path run only for
+    padded batches (:func:`~speechbrain_wav2small.export.graph.lazy_where`)
+    and loses the flag output; any other graph is copied. ``model`` is
+    left untouched.
 
     Example
     -------
@@ -152,10 +152,10 @@ def single_output(model):
     ...     [helper.make_tensor_value_info("x", 1, [1])],
     ...     [helper.make_tensor_value_info("scores", 1, [1])])
     >>> model = helper.make_model(graph)
-    >>> single_output(model) is model, single_output(model) == model
+    >>> join_branches(model) is model, join_branches(model) == model
     (False, True)
     """
-    if len(model.graph.output) == 1:
+    if BranchingWav2Small.FLAG not in [v.name for v in model.graph.output]:
         copy = onnx.ModelProto()
         copy.CopyFrom(model)  # finish edits it; the int8 pass reads model
         return copy
@@ -164,6 +164,10 @@ def single_output(model):
 
 def file_metadata(student, parameters, fingerprint, sample_rate, min_samples):
     """Model properties stored in every exported file (strings).
+
+    The outputs are described by the graph itself (``scores``
+    [batch, 3], ``embeddings`` [batch, F]): a Wav2Small's int8 file is
+    kept under 30 KB, where every sentence of metadata counts.
 
     Example
     -------

@@ -17,6 +17,11 @@ mean** of its windows: each window counts in proportion to its length in
 seconds, so a short tail window counts little, and with ``hop == window``
 the result weighs every second of audio equally.
 
+The same windows and the same weighting give a file's **embeddings** (the
+features the model's head reads, :meth:`FilePredictor.embed_file`): one
+vector per window and their duration-weighted mean for the file, e.g. to
+train a classifier of one's own (emotion categories) on them.
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -29,6 +34,10 @@ from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.dataio.audio import audio_info, read_audio
 
 logger = logging.getLogger(__name__)
+
+#: Key of an embedding in the results of :meth:`FilePredictor.embed_file`
+#: and of ``predict_file(..., embeddings=True)``.
+EMBEDDING_KEY = "embedding"
 
 
 def window_bounds(duration, window, hop=None):
@@ -74,7 +83,10 @@ def window_bounds(duration, window, hop=None):
 
 
 def duration_weighted_mean(rows):
-    """Utterance-level scores: mean of window rows weighted by duration.
+    """Utterance-level result: mean of window rows weighted by duration.
+
+    Each of the scores present in the rows is averaged, and so is their
+    ``embedding`` when they have one.
 
     Example
     -------
@@ -84,13 +96,28 @@ def duration_weighted_mean(rows):
     ...          "valence": 0.8}]
     >>> round(duration_weighted_mean(rows)["arousal"], 6)
     0.3
+    >>> rows = [{"start": 0.0, "end": 3.0, "embedding": np.zeros(2)},
+    ...         {"start": 3.0, "end": 4.0, "embedding": np.ones(2)}]
+    >>> duration_weighted_mean(rows)["embedding"].tolist()
+    [0.25, 0.25]
     """
     weights = np.array([row["end"] - row["start"] for row in rows])
     if not weights.sum() > 0:
         weights = np.ones(len(rows))
-    scores = np.array([[row[name] for name in DIMENSIONS] for row in rows])
-    mean = weights @ scores / weights.sum()
-    return {name: float(v) for name, v in zip(DIMENSIONS, mean, strict=True)}
+    weights = weights / weights.sum()
+    result = {}
+    names = [name for name in DIMENSIONS if name in rows[0]]
+    if names:
+        scores = np.array([[row[name] for name in names] for row in rows])
+        mean = weights @ scores
+        result.update(
+            {name: float(v) for name, v in zip(names, mean, strict=True)}
+        )
+    if EMBEDDING_KEY in rows[0]:
+        result[EMBEDDING_KEY] = weights @ np.stack(
+            [row[EMBEDDING_KEY] for row in rows]
+        )
+    return result
 
 
 def pad_arrays(arrays):
@@ -111,10 +138,12 @@ def pad_arrays(arrays):
 
 
 class FilePredictor:
-    """Mixin: ``predict_file`` and ``predict_files`` on top of a batch call.
+    """Mixin: ``predict_file``, ``predict_files`` and ``embed_file`` on top
+    of batch calls.
 
     A subclass provides ``_predict_arrays(list of 1-D float32 arrays) ->
-    numpy [n, 3]`` and, optionally, ``sample_rate``.
+    numpy [n, 3]``, for embeddings ``_predict_and_embed_arrays(arrays) ->
+    (numpy [n, 3], numpy [n, F])``, and, optionally, ``sample_rate``.
 
     Example
     -------
@@ -123,10 +152,17 @@ class FilePredictor:
     >>> class Loudness(FilePredictor):
     ...     def _predict_arrays(self, arrays):
     ...         return np.array([[np.abs(a).mean()] * 3 for a in arrays])
+    ...     def _predict_and_embed_arrays(self, arrays):
+    ...         peaks = np.array([[np.abs(a).max()] for a in arrays])
+    ...         return self._predict_arrays(arrays), peaks
     >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
     >>> soundfile.write(path, np.full(16000, 0.5), 16000)
     >>> Loudness().predict_file(path)
     {'arousal': 0.5, 'dominance': 0.5, 'valence': 0.5}
+    >>> Loudness().embed_file(path)
+    {'embedding': array([0.5])}
+    >>> len(Loudness().embed_file(path, window=0.4)["windows"])
+    3
     """
 
     #: Longest file (s) predicted in one pass when no window is asked for.
@@ -144,8 +180,31 @@ class FilePredictor:
         """Predicts 1-D float32 arrays; returns numpy [n, 3]."""
         raise NotImplementedError
 
+    def _predict_and_embed_arrays(self, arrays):
+        """Scores [n, 3] and embeddings [n, F] (numpy) of 1-D arrays."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not compute embeddings"
+        )
+
     def _scores(self, arrays):
         """Predicts 1-D clips in batches; returns numpy [n, 3]."""
+        return self._batched(arrays, self._predict_arrays)
+
+    def _outputs(self, arrays, scores=True, embeddings=False):
+        """The results of 1-D clips, one dict each: the scores by name
+        (``scores``) and the ``embedding`` (``embeddings``)."""
+        if not embeddings:
+            return [_named(row) for row in self._scores(arrays)]
+        both = self._batched(arrays, self._predict_and_embed_arrays)
+        return [
+            {**(_named(row) if scores else {}), EMBEDDING_KEY: embedding}
+            for row, embedding in zip(*both, strict=True)
+        ]
+
+    def _batched(self, arrays, run):
+        """``run`` on 1-D clips in batches (at most :attr:`batch_size`
+        clips and :attr:`batch_seconds` of audio, padding included); its
+        numpy output, or each of its outputs, concatenated as float64."""
         limit = self.batch_seconds * self.sample_rate
         outputs, batch = [], []
         for array in arrays:
@@ -154,13 +213,17 @@ class FilePredictor:
                 len(batch) == self.batch_size
                 or longest * (len(batch) + 1) > limit
             ):
-                outputs.append(np.asarray(self._predict_arrays(batch)))
+                outputs.append(run(batch))
                 batch = []
             batch.append(array)
-        outputs.append(np.asarray(self._predict_arrays(batch)))
-        return np.concatenate(outputs).astype(np.float64)
+        outputs.append(run(batch))
+        if isinstance(outputs[0], tuple):
+            return tuple(
+                _concatenate(parts) for parts in zip(*outputs, strict=True)
+            )
+        return _concatenate(outputs)
 
-    def predict_file(self, path, window=None, hop=None):
+    def predict_file(self, path, window=None, hop=None, embeddings=False):
         """Predicts arousal, dominance and valence for one audio file.
 
         Arguments
@@ -172,6 +235,9 @@ class FilePredictor:
             Window length in seconds for sliding-window prediction.
         hop : float, optional
             Hop between windows in seconds (default: ``window``).
+        embeddings : bool
+            Also give every result its ``embedding``, as
+            :meth:`embed_file` does, from the same pass over the audio.
 
         Returns
         -------
@@ -180,6 +246,8 @@ class FilePredictor:
             file; when windowed, also ``windows``: one dict per window with
             ``start`` and ``end`` (s) and the three scores. The file-level
             scores are then the duration-weighted mean of the windows.
+            With ``embeddings``, every one of them also has its
+            ``embedding``.
 
         Raises
         ------
@@ -187,6 +255,45 @@ class FilePredictor:
             A missing, empty or unreadable file, one without samples or
             with NaN/Inf samples; the message names the file.
         """
+        return self._file_result(path, window, hop, True, embeddings)
+
+    def embed_file(self, path, window=None, hop=None):
+        """The embeddings of one audio file: the features the model's head
+        reads (338 for Wav2Small), e.g. to train a classifier on.
+
+        Files are read and windowed exactly as by :meth:`predict_file`.
+
+        Arguments
+        ---------
+        path : str or os.PathLike
+            Any file soundfile reads, any sample rate and channel count.
+        window : float, optional
+            Window length in seconds for sliding-window embeddings.
+        hop : float, optional
+            Hop between windows in seconds (default: ``window``).
+
+        Returns
+        -------
+        dict
+            ``embedding``: numpy float64 [F] for the whole file; when
+            windowed, also ``windows``: one dict per window with ``start``
+            and ``end`` (s) and its ``embedding``, and the file's is then
+            their duration-weighted mean (as :meth:`predict_file`'s scores).
+
+        Raises
+        ------
+        speechbrain_wav2small.dataio.audio.AudioError
+            A missing, empty or unreadable file, one without samples or
+            with NaN/Inf samples; the message names the file.
+        ValueError
+            The model gives no embeddings (an ONNX file exported before
+            they were added: re-export it).
+        """
+        return self._file_result(path, window, hop, False, True)
+
+    def _file_result(self, path, window, hop, scores, embeddings):
+        """The result of :meth:`predict_file` (``scores``) and/or of
+        :meth:`embed_file` (``embeddings``) for one file."""
         if hop is not None and window is None:
             raise ValueError("a hop needs a window")
         duration = audio_info(path)["duration"]
@@ -199,8 +306,8 @@ class FilePredictor:
             )
             window = hop = self.long_file_window
         if window is None:
-            scores = self._scores([read_audio(path, self.sample_rate)])[0]
-            return _named(scores)
+            clip = read_audio(path, self.sample_rate)
+            return self._outputs([clip], scores, embeddings)[0]
         rows = []
         bounds = window_bounds(duration, window, hop)
         for first in range(0, len(bounds), self.batch_size):
@@ -209,10 +316,9 @@ class FilePredictor:
                 read_audio(path, self.sample_rate, start, stop)
                 for start, stop in chunk
             ]
-            for (start, stop), scores in zip(
-                chunk, self._scores(clips), strict=True
-            ):
-                rows.append({"start": start, "end": stop, **_named(scores)})
+            results = self._outputs(clips, scores, embeddings)
+            for (start, stop), result in zip(chunk, results, strict=True):
+                rows.append({"start": start, "end": stop, **result})
         return {**duration_weighted_mean(rows), "windows": rows}
 
     def predict_files(self, paths, window=None, hop=None):
@@ -256,6 +362,11 @@ class FilePredictor:
         if pending:
             flush()
         return results
+
+
+def _concatenate(outputs):
+    """Batch outputs (numpy-like [n_i, k]) as one float64 array."""
+    return np.concatenate([np.asarray(o) for o in outputs]).astype(np.float64)
 
 
 def _named(scores):

@@ -2,7 +2,8 @@
 
 The same API as
 :class:`speechbrain_wav2small.inference.emotion.EmotionDimensions`
-(``predict_batch``, ``predict_file``, ``predict_files``), on numpy arrays,
+(``predict_batch``, ``predict_file``, ``predict_files``, ``embed_batch``,
+``embed_file``), on numpy arrays,
 for the files written by :mod:`speechbrain_wav2small.export`. Importing
 and running it needs numpy, soundfile and onnxruntime, nothing else.
 
@@ -12,6 +13,7 @@ Authors
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -24,6 +26,7 @@ from speechbrain_wav2small.inference.file_prediction import (
 from speechbrain_wav2small.utils.hub import resolve_source
 from speechbrain_wav2small.utils.model_files import (
     CARD_FILE,
+    EMBEDDINGS_OUTPUT,
     EXPORT_REPORT_FILE,
     LENGTHS_INPUT,
     ONNX_FILES,
@@ -89,18 +92,20 @@ def load_session(model, threads=None):
     return session
 
 
-def find_onnx_model(source, prefer_int8=True):
+def find_onnx_model(source, prefer_int8=True, revision=None):
     """The ``.onnx`` file for ``source``.
 
     Arguments
     ---------
     source : str or os.PathLike
         An ONNX file, a folder holding one of :data:`ONNX_FILES`, or a hub
-        id (``owner/name``, see :mod:`speechbrain_wav2small.utils.hub`)
-        whose snapshot holds one. A name ending in ``.onnx`` is always a
-        file, never a hub id.
+        id (``owner/name`` or ``owner/name@revision``, see
+        :mod:`speechbrain_wav2small.utils.hub`) whose snapshot holds one;
+        only :data:`HUB_FILES` are fetched.
     prefer_int8 : bool
         In a folder holding both, take the int8 file.
+    revision : str, optional
+        Branch, tag or commit of a hub id (default: its main branch).
 
     Returns
     -------
@@ -109,25 +114,25 @@ def find_onnx_model(source, prefer_int8=True):
 
     Example
     -------
-    >>> find_onnx_model("/nonexistent.onnx")
+    >>> find_onnx_model("/nonexistent.onnx")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: ONNX model /nonexistent.onnx does not exist
+    FileNotFoundError: ONNX model /nonexistent.onnx does not exist (...)
     """
-    text = os.fspath(source)
-    if os.path.isfile(text):
-        return text
-    if text.endswith(".onnx") and not os.path.exists(text):
-        raise FileNotFoundError(f"ONNX model {text} does not exist")
-    folder = resolve_source(source, "ONNX model", HUB_FILES, folder=False)
-    if folder.is_file():
-        return str(folder)
+    found = resolve_source(
+        source, "ONNX model", HUB_FILES, folder=False, revision=revision
+    )
+    if found.is_file():
+        return str(found)
     names = ONNX_FILES if prefer_int8 else ONNX_FILES[::-1]
     for name in names:
-        path = folder / name
+        path = found / name
         if path.is_file():
             return str(path)
-    raise FileNotFoundError(f"no {' or '.join(names)} in folder {source}")
+    where = os.fspath(source)
+    if found != Path(where).expanduser():
+        where = f"{where} (hub snapshot {found})"
+    raise FileNotFoundError(f"no {' or '.join(names)} in folder {where}")
 
 
 class OnnxEmotionDimensions(FilePredictor):
@@ -137,11 +142,15 @@ class OnnxEmotionDimensions(FilePredictor):
     ---------
     source : str or os.PathLike
         An ``.onnx`` file, a folder holding ``model.int8.onnx`` and/or
-        ``model.onnx``, or a hub id (``owner/name``) of such a folder.
+        ``model.onnx``, or a hub id (``owner/name``, or
+        ``owner/name@revision``) of such a folder, fetched into the
+        ``huggingface_hub`` cache (read offline with ``HF_HUB_OFFLINE=1``).
     prefer_int8 : bool
         In a folder holding both, take the int8 model.
     threads : int, optional
         onnxruntime intra-op threads (its default when omitted).
+    revision : str, optional
+        Branch, tag or commit hash of a hub id (default: its main branch).
 
     Example
     -------
@@ -150,10 +159,11 @@ class OnnxEmotionDimensions(FilePredictor):
         model = OnnxEmotionDimensions("exports/wav2small")
         model.predict_file("speech.wav")
         # {'arousal': 0.61, 'dominance': 0.55, 'valence': 0.42}
+        model.embed_file("speech.wav")["embedding"]  # numpy [338]
     """
 
-    def __init__(self, source, prefer_int8=True, threads=None):
-        self.path = find_onnx_model(source, prefer_int8)
+    def __init__(self, source, prefer_int8=True, threads=None, revision=None):
+        self.path = find_onnx_model(source, prefer_int8, revision)
         try:
             self.session = load_session(self.path, threads)
         except Exception as error:
@@ -192,6 +202,60 @@ class OnnxEmotionDimensions(FilePredictor):
         numpy.ndarray
             float32 [batch, 3]: arousal, dominance, valence.
         """
+        # The first output is the scores in every file we have written.
+        first = self.session.get_outputs()[0].name
+        return self._run(wavs, wav_lens, [first])[0]
+
+    def embed_batch(self, wavs, wav_lens=None):
+        """The embeddings of a batch of waveforms: the file's
+        ``embeddings`` output, the pooled features the model's head reads
+        (the same numbers as ``EmotionDimensions.embed_batch`` for a float
+        file; an int8 file's are its own).
+
+        Arguments
+        ---------
+        wavs : numpy.ndarray
+            [batch, time] or [time], mono, at ``sample_rate`` (16 kHz).
+        wav_lens : numpy.ndarray, optional
+            Relative lengths [batch] in (0, 1]; all 1 when omitted.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 [batch, F] (F = 338 for Wav2Small).
+
+        Raises
+        ------
+        ValueError
+            The file has no embeddings output (exported before they were
+            added): re-export it.
+        """
+        return self._run(wavs, wav_lens, [self._embeddings_output()])[0]
+
+    @property
+    def embedding_size(self):
+        """F, the length of the file's embeddings (raises ``ValueError``
+        as :meth:`embed_batch` does for a file without them)."""
+        name = self._embeddings_output()
+        output = next(o for o in self.session.get_outputs() if o.name == name)
+        return int(output.shape[-1])
+
+    def _embeddings_output(self):
+        """The name of the embeddings output, checked to be in the file."""
+        outputs = [output.name for output in self.session.get_outputs()]
+        if EMBEDDINGS_OUTPUT not in outputs:
+            raise ValueError(
+                f"{self.path} has no '{EMBEDDINGS_OUTPUT}' output (its "
+                f"outputs: {outputs}): it was exported before embeddings "
+                "were added to the exports; re-export the model (wav2small "
+                "export or wav2small package) to get them. Its scores are "
+                "unaffected"
+            )
+        return EMBEDDINGS_OUTPUT
+
+    def _run(self, wavs, wav_lens, outputs):
+        """The ``outputs`` (names) of the session for a batch (inputs as
+        :meth:`predict_batch` takes them)."""
         wavs = np.asarray(wavs, dtype=np.float32)
         if wavs.ndim == 1:
             wavs = wavs[None]
@@ -200,11 +264,19 @@ class OnnxEmotionDimensions(FilePredictor):
         feeds = {WAVS_INPUT: np.ascontiguousarray(wavs)}
         if LENGTHS_INPUT in self.input_names:
             feeds[LENGTHS_INPUT] = np.asarray(wav_lens, dtype=np.float32)
-        return self.session.run(None, feeds)[0]
+        return self.session.run(outputs, feeds)
 
     def _predict_arrays(self, arrays):
         """Scores [n, 3] (float64) of 1-D arrays, padded into one batch."""
         return self.predict_batch(*pad_arrays(arrays)).astype(np.float64)
+
+    def _predict_and_embed_arrays(self, arrays):
+        """Scores [n, 3] and embeddings [n, F] (float64) of 1-D arrays,
+        padded into one batch and run once."""
+        outputs = [self.session.get_outputs()[0].name]
+        outputs.append(self._embeddings_output())
+        scores, embeddings = self._run(*pad_arrays(arrays), outputs)
+        return scores.astype(np.float64), embeddings.astype(np.float64)
 
     def __call__(self, wavs, wav_lens=None):
         """Runs :meth:`predict_batch`."""

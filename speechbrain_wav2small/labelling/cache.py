@@ -7,6 +7,14 @@ A cache is three files next to each other::
                               and at which precision it ran
     LABELS.errors.csv         ID,wav,reason   (files that could not be used)
 
+and, once a run has started, ``LABELS.csv.lock``: a labelling run holds an
+exclusive ``fcntl.flock`` on it from start to finish (:func:`cache_lock`),
+so that a second run on the same cache is refused at once, naming the
+first one's process id, instead of redoing the work beside it. The kernel
+drops the lock when its process ends, even when killed, so a lock file
+left behind never blocks a later run; it is never deleted, because a
+deleted lock file could let two runs each lock a file of their own.
+
 ``wav`` is copied verbatim from the input (a manifest's ``$data_root``
 placeholders included), ``duration`` is the decoded length in seconds at
 16 kHz and the three labels come in :data:`DIMENSIONS` order, so the cache is
@@ -27,10 +35,14 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import contextlib
 import csv
 import datetime
+import fcntl
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
@@ -53,6 +65,10 @@ FILE_COLUMNS = {"labels": LABEL_COLUMNS, "errors": ERROR_COLUMNS}
 
 class StaleCacheError(RuntimeError):
     """The label cache at ``--out`` was not made by the current teacher."""
+
+
+class CacheLockedError(RuntimeError):
+    """Another labelling run holds the cache (see :func:`cache_lock`)."""
 
 
 class PrecisionMismatchError(StaleCacheError):
@@ -79,8 +95,8 @@ def cache_paths(out):
     >>> paths = cache_paths("exp/labels.csv")
     >>> str(paths["sidecar"]), str(paths["errors"])
     ('exp/labels.csv.teacher.json', 'exp/labels.errors.csv')
-    >>> str(paths["parts"])
-    'exp/labels.csv.parts'
+    >>> str(paths["parts"]), str(paths["lock"])
+    ('exp/labels.csv.parts', 'exp/labels.csv.lock')
     """
     labels = Path(out)
     stem = labels.name[:-4] if labels.name.endswith(".csv") else labels.name
@@ -89,7 +105,98 @@ def cache_paths(out):
         "sidecar": labels.with_name(labels.name + ".teacher.json"),
         "errors": labels.with_name(stem + ".errors.csv"),
         "parts": labels.with_name(labels.name + ".parts"),
+        "lock": labels.with_name(labels.name + ".lock"),
     }
+
+
+# --------------------------------------------------------------------------
+# The lock
+
+#: Lock files this process holds: real path -> [file descriptor, depth].
+_HELD_LOCKS = {}
+
+
+@contextlib.contextmanager
+def cache_lock(out):
+    """Holds the exclusive lock of the label cache ``out`` while in use.
+
+    The lock is an ``fcntl.flock`` on ``LABELS.csv.lock`` (see the module
+    docstring), taken without waiting: another run that holds it makes
+    this one fail at once. The file records the holder's process id, host
+    and start time, for the message. Re-entrant within a process (the
+    command line takes it before loading a teacher, the labeller again),
+    and taken by one process only: under ``torchrun`` rank 0 holds it for
+    the whole job, the other ranks never touch it.
+
+    Arguments
+    ---------
+    out : str or os.PathLike
+        The cache CSV (``LABELS.csv``); its folder is created if needed.
+
+    Raises
+    ------
+    CacheLockedError
+        Another process holds the lock.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "labels.csv"
+    >>> with cache_lock(out), cache_lock(out):
+    ...     json.loads(cache_paths(out)["lock"].read_text())["pid"] > 0
+    True
+    """
+    path = cache_paths(out)["lock"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(path)
+    if key in _HELD_LOCKS:
+        _HELD_LOCKS[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD_LOCKS[key][1] -= 1
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(descriptor)
+        os.close(descriptor)
+        raise CacheLockedError(
+            f"{cache_paths(out)['labels']} is being labelled by another run "
+            f"({holder}; lock file {path}). Two runs on one cache would "
+            "both do all the work: wait for that one to finish (run this "
+            "again then to label what it left), or choose another --out."
+        ) from None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    try:
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": _now(),
+        }
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
+        _HELD_LOCKS[key] = [descriptor, 1]
+        yield
+    finally:
+        _HELD_LOCKS.pop(key, None)
+        # Closing the descriptor releases the lock.
+        os.close(descriptor)
+
+
+def _lock_holder(descriptor):
+    """Who holds a lock, in words, from what its lock file records."""
+    try:
+        holder = json.loads(os.pread(descriptor, 4096, 0).decode())
+        return (
+            f"pid {holder['pid']} on {holder['host']}, running since "
+            f"{holder['since']}"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its pid not recorded yet"
 
 
 # --------------------------------------------------------------------------

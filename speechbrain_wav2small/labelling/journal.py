@@ -146,6 +146,15 @@ def finish_cache(paths, ids, sidecar):
 
     Rows of clips not in ``ids`` are kept, after the rest: nothing
     labelled earlier is thrown away. A clip labelled now leaves the errors.
+    The cache is only marked complete when every clip of ``ids`` has a
+    row, in the labels or in the errors: a clip that was skipped without
+    either leaves it incomplete, and this raises.
+
+    Raises
+    ------
+    ValueError
+        Clips of ``ids`` have no row (the final files are written, the
+        sidecar still says ``complete: false``).
 
     Arguments
     ---------
@@ -192,4 +201,13 @@ def finish_cache(paths, ids, sidecar):
     write_rows(paths["errors"], ERROR_COLUMNS, errors)
     # Only once the final files hold every journal row.
     shutil.rmtree(paths["parts"], ignore_errors=True)
+    accounted = labelled_ids | {row["ID"] for row in errors}
+    missing = [clip_id for clip_id in ids if clip_id not in accounted]
+    if missing:
+        raise ValueError(
+            f"{paths['labels']}: {len(missing)} clip(s) of this run have "
+            f"neither a label nor an error row (first: {missing[:3]}); the "
+            "cache stays incomplete. Run the same command again to label "
+            "them."
+        )
     complete_sidecar(paths, sidecar, len(labels), len(errors))

@@ -13,6 +13,15 @@ Guarantees:
   whose sidecar names another teacher fingerprint or another precision, or
   a file at ``--out`` without a sidecar, is refused; ``overwrite=True``
   starts it afresh.
+* **one run per cache**: a run holds an exclusive lock on the cache
+  (``LABELS.csv.lock``, :func:`~speechbrain_wav2small.labelling.cache.
+  cache_lock`) from start to finish; a second run on the same cache,
+  from any process, is refused at once with
+  :class:`~speechbrain_wav2small.labelling.cache.CacheLockedError` naming
+  the first one's pid. It does not wait: run it again once the first is
+  done, and it labels whatever is left.
+* **complete means complete**: the sidecar says ``complete: true`` only
+  when every clip asked for has a row in the labels or in the errors.
 * **mixed precision**: ``precision="bf16"`` or ``"fp16"`` runs the teacher
   under ``torch.autocast`` on its device, with SpeechBrain's run-option
   names and its refusal of fp16 on the CPU; labels are written as float32.
@@ -20,13 +29,16 @@ Guarantees:
   work (largest first, dealt round-robin), writes its own journal, and
   rank 0 merges them in input order. The result equals a single-process run
   up to float rounding in padded batches.
-* **robust**: unreadable, empty, silent, NaN/Inf or too-short files are
-  listed with the reason in the errors file and the run continues.
+* **robust**: missing, unreadable (permission denied), empty, silent,
+  NaN/Inf or too-short files, subfolders that cannot be listed and file
+  names the cache cannot hold (a line break, bytes that are not UTF-8)
+  are listed with the reason in the errors file and the run continues.
 
 Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import contextlib
 import time
 
 import torch
@@ -37,9 +49,11 @@ from tqdm.auto import tqdm
 
 from speechbrain_wav2small import SAMPLE_RATE
 from speechbrain_wav2small.labelling.cache import (
+    CacheLockedError,
     PrecisionMismatchError,
     StaleCacheError,
     build_sidecar,
+    cache_lock,
     cache_paths,
     start_cache,
 )
@@ -242,6 +256,8 @@ class PseudoLabeller:
         StaleCacheError
             ``out`` holds labels of another teacher, or of an unknown one,
             or was labelled at another precision.
+        CacheLockedError
+            Another run is labelling ``out`` (nothing is touched).
         """
         started = time.perf_counter()
         ids = [item.id for item in items]
@@ -255,40 +271,39 @@ class PseudoLabeller:
             self.teacher, teacher_fingerprint(self.teacher), self.precision
         )
 
-        problem, pending = None, None
-        if rank == 0:
-            try:
+        # Rank 0 holds the cache's lock for the whole run; the other ranks
+        # of the same job never take it, so they cannot wait on it.
+        with contextlib.ExitStack() as lock:
+            problem, pending = None, None
+            if rank == 0:
                 try:
-                    start_cache(paths, sidecar, overwrite)
-                    mismatch = None
-                except PrecisionMismatchError as error:
-                    mismatch = error
-                done = done_ids(paths)
-                pending = [
-                    i for i, item in enumerate(items) if item.id not in done
-                ]
-                if mismatch is not None:
-                    # Labels of two precisions are never mixed, but a cache
-                    # with nothing left to label is used as it was made.
-                    if pending:
-                        raise mismatch
-                    sidecar["precision"] = mismatch.recorded
-                    start_cache(paths, sidecar, overwrite)
-            except (StaleCacheError, ValueError, OSError) as error:
-                problem = error
-        # Every rank must learn about a refusal, or the others would wait
-        # for rank 0 forever.
-        problem, pending = ddp_broadcast((problem, pending))
-        if problem is not None:
-            raise problem
-        already_done = len(items) - len(pending)
-        by_size = sorted(pending, key=lambda i: (-items[i].duration, i))
-        mine = by_size[rank::world]
-        counters = self._label_share(items, mine, paths, rank)
-        ddp_barrier()
-        if rank == 0:
-            finish_cache(paths, ids, sidecar)
-        ddp_barrier()
+                    lock.enter_context(cache_lock(out))
+                    pending = self._start(items, paths, sidecar, overwrite)
+                except (
+                    CacheLockedError,
+                    StaleCacheError,
+                    ValueError,
+                    OSError,
+                ) as error:
+                    problem = error
+            # Every rank must learn about a refusal, or the others would
+            # wait for rank 0 forever.
+            problem, pending = ddp_broadcast((problem, pending))
+            if problem is not None:
+                raise problem
+            already_done = len(items) - len(pending)
+            by_size = sorted(pending, key=lambda i: (-items[i].duration, i))
+            mine = by_size[rank::world]
+            counters = self._label_share(items, mine, paths, rank)
+            ddp_barrier()
+            if rank == 0:
+                try:
+                    finish_cache(paths, ids, sidecar)
+                except (ValueError, OSError) as error:
+                    problem = error
+            problem = ddp_broadcast(problem)
+            if problem is not None:
+                raise problem
         labelled, errors, seconds, teacher_seconds = sum_over_ranks(counters)
         wall = time.perf_counter() - started
         return {
@@ -305,6 +320,28 @@ class PseudoLabeller:
             "errors_file": str(paths["errors"]),
             "sidecar_file": str(paths["sidecar"]),
         }
+
+    def _start(self, items, paths, sidecar, overwrite):
+        """Starts (or resumes) the cache; positions of the clips to label.
+
+        A cache made at another precision is refused unless it holds
+        every clip already: it is then used as it was made.
+        """
+        try:
+            start_cache(paths, sidecar, overwrite)
+            mismatch = None
+        except PrecisionMismatchError as error:
+            mismatch = error
+        done = done_ids(paths)
+        pending = [i for i, item in enumerate(items) if item.id not in done]
+        if mismatch is not None:
+            # Labels of two precisions are never mixed, but a cache with
+            # nothing left to label is used as it was made.
+            if pending:
+                raise mismatch
+            sidecar["precision"] = mismatch.recorded
+            start_cache(paths, sidecar, overwrite)
+        return pending
 
     def _batches(self, items, mine):
         """Batches of ``items`` positions, for the teacher's window."""

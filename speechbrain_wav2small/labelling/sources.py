@@ -21,8 +21,8 @@ from torch.utils.data import Dataset
 from speechbrain_wav2small.dataio.audio import (
     AudioError,
     audio_info,
-    find_audio_files,
     read_audio,
+    scan_audio_folder,
 )
 
 _PLACEHOLDER = re.compile(r"\$([\w.]+)")
@@ -33,7 +33,10 @@ class AudioItem(NamedTuple):
 
     ``wav`` is written to the cache as given (placeholders kept); ``path``
     is where the file is read from; ``duration`` (seconds, 0 when unknown)
-    only serves to batch similar lengths together.
+    only serves to batch similar lengths together. A non-empty ``problem``
+    says why the clip cannot be labelled at all (a folder that cannot be
+    listed, a name the cache cannot hold): it goes to the errors file as
+    the reason, and nothing is read.
 
     Example
     -------
@@ -45,12 +48,55 @@ class AudioItem(NamedTuple):
     wav: str
     path: str
     duration: float
+    problem: str = ""
 
 
-def _check_text(value, what, where):
-    """Refuses a value with a line break (it would break the cache CSV)."""
+def _unsafe_text(value):
+    """Why ``value`` cannot go into the cache as it is (None if it can).
+
+    The cache and its journals are UTF-8 with one row per line: resuming
+    after a kill drops a torn last line, which a line break inside a field
+    would defeat, and bytes of a file name that are not UTF-8 cannot be
+    written at all.
+
+    Example
+    -------
+    >>> _unsafe_text("a b.wav"), _unsafe_text("a\\nb.wav")
+    (None, 'contains a line break')
+    """
     if "\n" in value or "\r" in value:
-        raise ValueError(f"{where}: {what} {value!r} contains a line break")
+        return "contains a line break"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    return None
+
+
+def printable(value):
+    """``value`` on one line of UTF-8: line breaks and undecodable bytes of
+    a file name written as backslash escapes.
+
+    Example
+    -------
+    >>> print(printable("take\\n2.wav"))
+    take\\n2.wav
+    """
+    text = value.replace("\r", "\\r").replace("\n", "\\n")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _refused(clip_id, wav, path, what, reason):
+    """A clip whose name the cache cannot hold: its error row names it
+    escaped (see :func:`printable`)."""
+    return AudioItem(
+        printable(clip_id),
+        printable(wav),
+        path,
+        0.0,
+        f"{what} {reason}, which the label cache (one row per line of "
+        "UTF-8 text) cannot hold: rename it to label it",
+    )
 
 
 def manifest_items(manifest, replacements=None):
@@ -60,6 +106,9 @@ def manifest_items(manifest, replacements=None):
     (as SpeechBrain's ``load_data_csv`` does) for reading; the cache keeps
     them. Relative paths are read from the current directory, as in
     SpeechBrain. A missing ``duration`` is read from the file's header.
+    A row whose ID or ``wav`` holds a line break is not refused with the
+    whole manifest: it becomes a clip whose ``problem`` says so (ID and
+    ``wav`` escaped by :func:`printable`), reported in the errors file.
 
     Arguments
     ---------
@@ -78,49 +127,69 @@ def manifest_items(manifest, replacements=None):
     >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
     >>> _ = open(path, "w").write("ID,duration,wav\\nu1,2.5,$root/u1.wav\\n")
     >>> manifest_items(path, {"root": "/data"})[0]
-    AudioItem(id='u1', wav='$root/u1.wav', path='/data/u1.wav', duration=2.5)
+    AudioItem(id='u1', wav='$root/u1.wav', path='/data/u1.wav', \
+duration=2.5, problem='')
     """
     path = Path(manifest)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} does not exist")
+    try:
+        stream = open(path, newline="", encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise FileNotFoundError(f"manifest {path} does not exist") from None
+    except PermissionError:
+        raise PermissionError(f"manifest {path}: permission denied") from None
     replacements = dict(replacements or {})
     items, seen = [], set()
-    with open(path, newline="", encoding="utf-8") as stream:
-        reader = csv.DictReader(stream, skipinitialspace=True)
-        columns = reader.fieldnames or []
-        missing = [c for c in ("ID", "wav") if c not in columns]
-        if missing:
-            raise ValueError(
-                f"manifest {path} lacks the column(s) {', '.join(missing)} "
-                f"(has: {', '.join(columns) or 'nothing'})"
-            )
-        for line, row in enumerate(reader, start=2):
-            where = f"{path}:{line}"
-            clip_id, wav = (row["ID"] or "").strip(), row["wav"] or ""
-            if not clip_id or not wav:
-                raise ValueError(f"{where}: empty ID or wav")
-            if clip_id in seen:
-                raise ValueError(f"{where}: duplicate ID {clip_id!r}")
-            seen.add(clip_id)
-            _check_text(clip_id, "ID", where)
-            _check_text(wav, "wav", where)
-            try:
-                resolved = _PLACEHOLDER.sub(
-                    lambda m: str(replacements[m[1]]), wav
+    try:
+        with stream:
+            reader = csv.DictReader(stream, skipinitialspace=True)
+            columns = reader.fieldnames or []
+            missing = [c for c in ("ID", "wav") if c not in columns]
+            if missing:
+                raise ValueError(
+                    f"manifest {path} lacks the column(s) "
+                    f"{', '.join(missing)} "
+                    f"(has: {', '.join(columns) or 'nothing'})"
                 )
-            except KeyError as error:
-                raise ValueError(
-                    f"{where}: {wav} needs a value for ${error.args[0]} "
-                    f"(pass --{error.args[0]} or a replacement)"
-                ) from None
-            text = (row.get("duration") or "").strip()
-            try:
-                duration = float(text) if text else _header_duration(resolved)
-            except ValueError:
-                raise ValueError(
-                    f"{where}: duration {text!r} is not a number"
-                ) from None
-            items.append(AudioItem(clip_id, wav, resolved, duration))
+            for line, row in enumerate(reader, start=2):
+                where = f"{path}:{line}"
+                clip_id, wav = (row["ID"] or "").strip(), row["wav"] or ""
+                if not clip_id or not wav:
+                    raise ValueError(f"{where}: empty ID or wav")
+                if clip_id in seen:
+                    raise ValueError(f"{where}: duplicate ID {clip_id!r}")
+                seen.add(clip_id)
+                unsafe = [
+                    (what, reason)
+                    for what, value in (("ID", clip_id), ("wav", wav))
+                    if (reason := _unsafe_text(value)) is not None
+                ]
+                if unsafe:
+                    items.append(_refused(clip_id, wav, wav, *unsafe[0]))
+                    continue
+                try:
+                    resolved = _PLACEHOLDER.sub(
+                        lambda m: str(replacements[m[1]]), wav
+                    )
+                except KeyError as error:
+                    raise ValueError(
+                        f"{where}: {wav} needs a value for ${error.args[0]} "
+                        f"(pass --{error.args[0]} or a replacement)"
+                    ) from None
+                text = (row.get("duration") or "").strip()
+                try:
+                    duration = (
+                        float(text) if text else _header_duration(resolved)
+                    )
+                except ValueError:
+                    raise ValueError(
+                        f"{where}: duration {text!r} is not a number"
+                    ) from None
+                items.append(AudioItem(clip_id, wav, resolved, duration))
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"manifest {path} is not UTF-8 text ({error.reason} at byte "
+            f"{error.start})"
+        ) from None
     return items
 
 
@@ -137,26 +206,56 @@ def folder_items(folder):
 
     The ID is the path relative to ``folder`` without its extension (with
     the extension when two files differ only by it); ``wav`` is absolute.
+    A subfolder that cannot be listed becomes a clip of its own (ID: its
+    relative path and ``/``) whose ``problem`` says so, and so does a file
+    whose name holds a line break or bytes that are not UTF-8 (ID and
+    ``wav`` escaped by :func:`printable`): both are reported in the errors
+    file, and every other file is labelled.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``folder`` does not exist.
+    AudioError
+        ``folder`` itself cannot be listed.
 
     Example
     -------
     >>> import tempfile, soundfile
     >>> folder = tempfile.mkdtemp()
     >>> soundfile.write(os.path.join(folder, "a.flac"), np.zeros(800), 8000)
+    >>> soundfile.write(os.path.join(folder, "b\\n.wav"), np.ones(80), 8000)
     >>> [(item.id, item.duration) for item in folder_items(folder)]
-    [('a', 0.1)]
+    [('a', 0.1), ('b\\\\n', 0.0)]
     """
-    files = find_audio_files(folder)
+    files, unreadable = scan_audio_folder(folder)
     relative = [os.path.relpath(f, folder).replace(os.sep, "/") for f in files]
     stems = [os.path.splitext(r)[0] for r in relative]
     clashes = {s for s in stems if stems.count(s) > 1}
     items = []
     for path, rel, stem in zip(files, relative, stems, strict=True):
         clip_id = rel if stem in clashes else stem
-        _check_text(path, "file name", folder)
         absolute = os.path.abspath(path)
+        reason = _unsafe_text(absolute)
+        if reason is not None:
+            items.append(
+                _refused(clip_id, absolute, absolute, "file name", reason)
+            )
+            continue
         items.append(
             AudioItem(clip_id, absolute, absolute, _header_duration(path))
+        )
+    for error in unreadable:
+        rel = os.path.relpath(error.path, folder).replace(os.sep, "/")
+        absolute = os.path.abspath(error.path)
+        items.append(
+            AudioItem(
+                printable(rel + "/"),
+                printable(absolute + os.sep),
+                absolute,
+                0.0,
+                error.reason,
+            )
         )
     return items
 
@@ -240,6 +339,8 @@ class ClipDataset(Dataset):
         """``(index, samples)``, or ``(index, reason)`` for an unusable
         file."""
         item = self.items[index]
+        if item.problem:
+            return index, item.problem
         try:
             samples = read_audio(item.path)
         except AudioError as error:

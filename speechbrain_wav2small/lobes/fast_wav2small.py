@@ -117,7 +117,8 @@ class FastWav2Small(nn.Module):
         return torch.relu(F.conv2d(x, weight, bias, padding=1))
 
     def forward(self, wavs, lengths=None):
-        """Predicts arousal, dominance and valence.
+        """Predicts arousal, dominance and valence: ``head`` on
+        :meth:`embed`.
 
         Arguments
         ---------
@@ -132,28 +133,43 @@ class FastWav2Small(nn.Module):
         torch.Tensor
             Scores [batch, 3].
         """
-        features, frames = self.front_end(wavs, lengths)
-        return self.classify(features, None if lengths is None else frames)
+        return self.head(self.embed(wavs, lengths))
 
-    def classify(self, features, frame_counts=None):
-        """Scores from log-mel features (the front end already applied).
+    def embed(self, wavs, lengths=None):
+        """The trained model's embeddings (the head's input), as
+        :meth:`Wav2Small.embed
+        <speechbrain_wav2small.lobes.wav2small.Wav2Small.embed>` gives them.
 
         Arguments
         ---------
-        features : torch.Tensor
-            Log-mel features [batch, time, mel].
-        frame_counts : torch.Tensor, optional
-            Valid frames per utterance [batch], only for padded batches.
+        wavs : torch.Tensor
+            Waveforms [batch, time].
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1], only for padded batches;
+            ``None`` skips the masks.
 
         Returns
         -------
         torch.Tensor
-            Scores [batch, 3].
-        """
-        return self.score(self.pool_features(features, frame_counts))
+            Features [batch, head.in_features].
 
-    def score(self, pooled):
-        """Scores from attention-pooled maps; padded channels are dropped.
+        Example
+        -------
+        >>> from speechbrain_wav2small.lobes.wav2small import Wav2Small
+        >>> model = Wav2Small().eval()
+        >>> wav = torch.randn(1, 8000)
+        >>> bool(torch.allclose(FastWav2Small(model).embed(wav),
+        ...                     model.embed(wav), atol=1e-5))
+        True
+        """
+        features, frames = self.front_end(wavs, lengths)
+        pooled = self.pool_features(
+            features, None if lengths is None else frames
+        )
+        return self.embed_pooled(pooled)
+
+    def embed_pooled(self, pooled):
+        """Embeddings from attention-pooled maps; padded channels dropped.
 
         Arguments
         ---------
@@ -163,9 +179,9 @@ class FastWav2Small(nn.Module):
         Returns
         -------
         torch.Tensor
-            Scores [batch, 3].
+            Features [batch, head.in_features].
         """
-        return self.head(second_order_features(pooled[:, : self.channels]))
+        return second_order_features(pooled[:, : self.channels])
 
     def pool_features(self, features, frame_counts=None):
         """Conv blocks, max pool and attention pooling over time.

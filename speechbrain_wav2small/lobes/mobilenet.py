@@ -11,6 +11,10 @@ the outside with hooks rather than by copying timm's blocks:
 * squeeze-and-excitation gates (MobileNetV3) squeeze valid frames only;
 * the global pooling averages valid frames only, then timm's head runs.
 
+:meth:`MobileNetStudent.embed` stops before timm's classifier (its
+pre-logits: 1024 or 1280 features), and ``forward`` is that classifier
+(:attr:`MobileNetStudent.head`) on them.
+
 What remains is float rounding: the batch and the clip alone run different
 convolution kernels on different shapes. The tests measure it.
 
@@ -147,8 +151,55 @@ class MobileNetStudent(nn.Module):
                 conv.dilation[0],
             )
 
+    @property
+    def head(self):
+        """timm's classifier: embeddings [batch, F] -> scores [batch, 3].
+
+        Example
+        -------
+        >>> MobileNetStudent("mobilenetv3_small_100").head.in_features
+        1024
+        """
+        return self.backbone.classifier
+
+    def embed(self, wavs, lengths=None):
+        """The pooled features timm's classifier reads (its pre-logits).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time], zero-padded.
+        lengths : torch.Tensor, optional
+            Relative lengths [batch] in (0, 1]; ``None`` means unpadded.
+
+        Returns
+        -------
+        torch.Tensor
+            Features [batch, head.in_features].
+
+        Example
+        -------
+        >>> import torch
+        >>> model = MobileNetStudent("mobilenetv3_small_100").eval()
+        >>> model.embed(torch.randn(1, 8000)).shape
+        torch.Size([1, 1024])
+        """
+        features, frames = self.front_end(wavs, lengths)
+        x = features.unsqueeze(1)  # [batch, 1, time, mel]
+        self._frame_counts = frames
+        try:
+            x = self.backbone.forward_features(x)
+            pooled = self._masked_mean(x)
+        finally:
+            self._frame_counts = None
+        # timm's global pool is an identity on a 1x1 map, so its head (conv
+        # head, norm, activation, dropout) runs unchanged up to the
+        # classifier.
+        return self.backbone.forward_head(pooled, pre_logits=True)
+
     def forward(self, wavs, lengths=None):
-        """Predicts arousal, dominance and valence.
+        """Predicts arousal, dominance and valence: :attr:`head` on
+        :meth:`embed`.
 
         Arguments
         ---------
@@ -162,17 +213,7 @@ class MobileNetStudent(nn.Module):
         torch.Tensor
             Scores [batch, n_outputs].
         """
-        features, frames = self.front_end(wavs, lengths)
-        x = features.unsqueeze(1)  # [batch, 1, time, mel]
-        self._frame_counts = frames
-        try:
-            x = self.backbone.forward_features(x)
-            pooled = self._masked_mean(x)
-        finally:
-            self._frame_counts = None
-        # timm's global pool is an identity on a 1x1 map, so its head (conv
-        # head, norm, activation, classifier) runs unchanged.
-        return self.backbone.forward_head(pooled)
+        return self.head(self.embed(wavs, lengths))
 
 
 def _is_squeeze_excite(module):

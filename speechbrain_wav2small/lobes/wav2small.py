@@ -212,7 +212,8 @@ class Wav2Small(nn.Module):
         return x
 
     def embed(self, wavs, lengths=None):
-        """Second-order utterance features, the input of the linear head.
+        """Second-order utterance features, the input of the linear head
+        (the model's embeddings: 338 for the released size).
 
         Arguments
         ---------
@@ -257,7 +258,8 @@ class Wav2Small(nn.Module):
         return second_order_features(self.attention(x, frame_mask))
 
     def forward(self, wavs, lengths=None):
-        """Predicts arousal, dominance and valence.
+        """Predicts arousal, dominance and valence: :attr:`head` on
+        :meth:`embed`.
 
         Arguments
         ---------

@@ -40,6 +40,7 @@ from speechbrain_wav2small.functional import (
 from speechbrain_wav2small.packaging.checkpoint import file_sha256
 from speechbrain_wav2small.packaging.package import package_model
 from speechbrain_wav2small.students import load_student_hparams
+from speechbrain_wav2small.utils.hub import resolve_source
 from speechbrain_wav2small.utils.state_dict import compare_state_dicts
 
 logger = logging.getLogger(__name__)
@@ -66,18 +67,19 @@ class CheckpointLayoutError(ValueError):
 
 
 def find_checkpoint(source):
-    """The weights file of a release folder (or ``source`` itself).
+    """The weights file of a release folder, of a hub id's snapshot (see
+    :mod:`speechbrain_wav2small.utils.hub`), or ``source`` itself.
 
     Example
     -------
-    >>> find_checkpoint("/nonexistent")
+    >>> find_checkpoint("/nonexistent")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: /nonexistent does not exist
+    FileNotFoundError: Wav2Small release /nonexistent does not exist (...)
     """
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    path = resolve_source(
+        source, "Wav2Small release", list(CHECKPOINT_NAMES), folder=False
+    )
     if path.is_file():
         return path
     for name in CHECKPOINT_NAMES:

@@ -2,7 +2,9 @@
 
 The card's text is ``templates/model_card.md`` (package data): hub front
 matter, the metrics table, file sizes and the checks made at export (or
-why there is no int8 file), usage with PyTorch and with onnxruntime,
+why there is no int8 file), usage with PyTorch and with onnxruntime, what
+the numbers mean (order, scale, MSP-Podcast's rater scale, and what the
+model gives on inputs without speech, as measured on it at packaging),
 provenance, licence and citation. Its ``${...}`` placeholders are filled
 with :class:`string.Template`.
 
@@ -15,6 +17,10 @@ from string import Template
 
 from speechbrain_wav2small import DIMENSIONS, __version__
 from speechbrain_wav2small.export.onnx_export import GIVEN_AUDIO
+from speechbrain_wav2small.packaging.reference_outputs import (
+    REFERENCE_OUTPUTS_KEY,
+    constant_input_table,
+)
 from speechbrain_wav2small.utils.model_files import FLOAT_FILE, INT8_FILE
 
 #: Licence of a student distilled from the default teacher ensemble: the
@@ -27,6 +33,12 @@ TEMPLATE = "templates/model_card.md"
 NO_RESULTS = (
     "No evaluation results were given when this folder was packaged "
     "(`wav2small package --results results.json`)."
+)
+
+NOT_MEASURED = (
+    "Not measured when this folder was packaged; `wav2small package` "
+    f"measures them and records them in `export.json` "
+    f"(`{REFERENCE_OUTPUTS_KEY}`)."
 )
 
 
@@ -120,6 +132,7 @@ def model_card(
     license=DEFAULT_LICENSE,
     repo_id="<hub-id>",
     provenance=None,
+    reference_outputs=None,
 ):
     """The README model card of a packaged student (Markdown).
 
@@ -139,6 +152,10 @@ def model_card(
         Hub id used in the usage snippet.
     provenance : str, optional
         Where the weights come from.
+    reference_outputs : dict, optional
+        What the packaged model files predict on the reference inputs
+        (see :mod:`speechbrain_wav2small.packaging.reference_outputs`):
+        the card's table of inputs without speech.
 
     Returns
     -------
@@ -187,6 +204,9 @@ def model_card(
         "teacher_fingerprint": teacher_fingerprint or "not recorded",
         "provenance": provenance
         or "trained with the speechbrain-wav2small recipe",
+        "constant_inputs": constant_input_table(reference_outputs)
+        if reference_outputs
+        else NOT_MEASURED,
     }
     template = resources.files(__package__).joinpath(TEMPLATE)
     return Template(template.read_text(encoding="utf-8")).substitute(fields)

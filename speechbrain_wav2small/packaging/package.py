@@ -4,10 +4,14 @@
 of training) and :func:`package_checkpoint` (a SpeechBrain checkpoint on
 disk) write the folder in a hidden staging folder next to the target, load
 it back as users will and compare its predictions with the model's on the
-speech shipped with this package, and only then move it into place
-(:func:`speechbrain_wav2small.utils.durable.replace_folder`). A folder is
-written whenever the float model passes its checks: an int8 copy that
-fails its gate is left out, and the card and ``export.json`` say why.
+speech shipped with this package, record what each of its model files
+predicts on that speech and on inputs without speech
+(:mod:`speechbrain_wav2small.packaging.reference_outputs`), write the
+manifest of its files last
+(:mod:`speechbrain_wav2small.packaging.checksums`), and only then move it
+into place (:func:`speechbrain_wav2small.utils.durable.replace_folder`). A
+folder is written whenever the float model passes its checks: an int8 copy
+that fails its gate is left out, and the card and ``export.json`` say why.
 
 Authors
  * speechbrain-wav2small contributors 2026
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from speechbrain.utils.fetching import LocalStrategy
 
 from speechbrain_wav2small.dataio.audio import read_audio
 from speechbrain_wav2small.dataio.reference_speech import (
@@ -33,6 +38,7 @@ from speechbrain_wav2small.packaging.checkpoint import (
     file_sha256,
     load_checkpoint,
 )
+from speechbrain_wav2small.packaging.checksums import write_checksums
 from speechbrain_wav2small.packaging.hyperparams import (
     inference_hparams_yaml,
     student_name,
@@ -40,6 +46,10 @@ from speechbrain_wav2small.packaging.hyperparams import (
 from speechbrain_wav2small.packaging.model_card import (
     DEFAULT_LICENSE,
     model_card,
+)
+from speechbrain_wav2small.packaging.reference_outputs import (
+    REFERENCE_OUTPUTS_KEY,
+    measure_package,
 )
 from speechbrain_wav2small.students import load_student_hparams
 from speechbrain_wav2small.utils.distributed import unwrap
@@ -53,6 +63,7 @@ from speechbrain_wav2small.utils.model_files import (
     AUDONNX_FILES,
     CARD_FILE,
     CHECKPOINT_FILE,
+    CHECKSUMS_FILE,
     EXPORT_REPORT_FILE,
     FLOAT_FILE,
     HPARAMS_FILE,
@@ -72,6 +83,7 @@ PACKAGE_FILES = (
     AUDONNX_DEFAULT_YAML,
     EXPORT_REPORT_FILE,
     CARD_FILE,
+    CHECKSUMS_FILE,
 )
 
 #: Largest prediction difference tolerated between the packaged folder
@@ -149,8 +161,12 @@ def package_model(
           model.ckpt         the student's state_dict
           model.onnx         float ONNX       } written and checked by
           model.int8.onnx    int8 ONNX        } speechbrain_wav2small.export
-          export.json        sizes and parity figures of the ONNX files
-          README.md          model card: front matter, metrics, usage, licence
+          export.json        sizes and parity figures of the ONNX files,
+                             and what each model file predicts on the
+                             shipped speech and on inputs without speech
+          README.md          model card: front matter, metrics, usage,
+                             what the numbers mean, licence
+          checksums.sha256   size and SHA-256 of every other file
 
     so that ``EmotionDimensions.from_hparams(source=DIR)`` (or the hub id
     the folder is uploaded to) loads it. ``model.int8.onnx`` is missing
@@ -200,7 +216,9 @@ def package_model(
     -------
     dict
         ``out_dir``, ``files`` (name -> path, the files written),
-        ``export`` (the ONNX export report) and ``reload_max_abs_diff``.
+        ``export`` (the ONNX export report), ``reload_max_abs_diff`` and
+        ``reference_outputs`` (what each model file of the folder predicts,
+        see :mod:`speechbrain_wav2small.packaging.reference_outputs`).
 
     Example
     -------
@@ -248,11 +266,12 @@ def package_model(
             held_out_wavs=held_out_wavs,
             **(export_options or {}),
         )
-        reload_diff = _check_reload(model, staging)
+        reload_diff, outputs = _check_reload(model, staging)
         # The uploaded copy names files relative to the folder, not with
         # this machine's paths.
         onnx_files = list(export["files"])
         shared = dict(export, files={name: name for name in onnx_files})
+        shared[REFERENCE_OUTPUTS_KEY] = outputs
         atomic_write(
             staging / EXPORT_REPORT_FILE, json.dumps(shared, indent=2) + "\n"
         )
@@ -266,8 +285,11 @@ def package_model(
             license=license,
             repo_id=repo_id or out_dir.name,
             provenance=provenance,
+            reference_outputs=outputs,
         )
         atomic_write(staging / CARD_FILE, card)
+        # Last, so that it lists the folder as it is moved into place.
+        write_checksums(staging)
         replace_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -279,6 +301,7 @@ def package_model(
         "files": {file: str(out_dir / file) for file in written},
         "export": export,
         "reload_max_abs_diff": reload_diff,
+        "reference_outputs": outputs,
     }
 
 
@@ -296,16 +319,22 @@ def _staging_folder(out_dir):
 
 
 def _check_reload(model, folder):
-    """Loads the folder back as users will and compares predictions.
+    """Loads the folder back as users will and compares predictions;
+    returns the largest difference and the numbers of every model file of
+    the folder (:func:`measure_package`).
 
     The comparison runs on the recordings shipped with the package
     (:mod:`speechbrain_wav2small.dataio.reference_speech`), of different
     lengths so that the padded batch of the loaded folder is compared with
-    the model run on each recording alone.
+    the model run on each recording alone. The folder is loaded with
+    copies of its files (``LocalStrategy.COPY``), which needs no symbolic
+    links (Windows without them).
     """
     with tempfile.TemporaryDirectory() as savedir:
         loaded = EmotionDimensions.from_hparams(
-            source=str(folder), savedir=savedir
+            source=str(folder),
+            savedir=savedir,
+            local_strategy=LocalStrategy.COPY,
         )
         clips = [
             read_audio(path, loaded.sample_rate)
@@ -325,4 +354,4 @@ def _check_reload(model, folder):
             f"model it was made from (max abs diff {difference:.3g}); is "
             "the student YAML the one it was trained with?"
         )
-    return difference
+    return difference, measure_package(folder, loaded)

@@ -1,7 +1,9 @@
 """Loading a teacher checkpoint: a hub id or a folder in the hub layout.
 
-Both go through the same code: a hub id is first turned into a local
-snapshot folder (:func:`speechbrain_wav2small.utils.hub.resolve_source`).
+Both go through the same code: a hub id (``owner/name``, or
+``owner/name@revision`` for a branch, tag or commit) is first turned into
+a local snapshot folder in the ``huggingface_hub`` cache, also offline with
+``HF_HUB_OFFLINE=1`` (:func:`speechbrain_wav2small.utils.hub.resolve_source`).
 The model is built from the checkpoint's own ``config.json``, checked, and
 filled strictly (:mod:`speechbrain_wav2small.teachers.strict_loading`). No
 custom code from the hub is run.
@@ -35,9 +37,11 @@ from speechbrain_wav2small.teachers.strict_loading import (
 from speechbrain_wav2small.utils.hub import resolve_source
 
 
-def _teacher_folder(source):
+def _teacher_folder(source, revision=None):
     """The local folder of a teacher checkpoint (hub snapshot or folder)."""
-    return resolve_source(source, "teacher source", allow_patterns=HUB_FILES)
+    return resolve_source(
+        source, "teacher source", allow_patterns=HUB_FILES, revision=revision
+    )
 
 
 def _finish(teacher, source, name, device, frozen):
@@ -52,21 +56,28 @@ def _finish(teacher, source, name, device, frozen):
 
 
 def load_dawn_teacher(
-    source=DAWN_SOURCE, max_window_seconds=12.0, device="cpu", frozen=True
+    source=DAWN_SOURCE,
+    max_window_seconds=12.0,
+    device="cpu",
+    frozen=True,
+    revision=None,
 ):
     """Loads a Dawn-layout checkpoint (wav2vec2 + dense/tanh/out_proj head).
 
     Arguments
     ---------
     source : str or os.PathLike
-        Hub id or local folder with ``config.json`` (``model_type``
-        ``wav2vec2``), weights and ``preprocessor_config.json``.
+        Hub id (``owner/name[@revision]``) or local folder with
+        ``config.json`` (``model_type`` ``wav2vec2``), weights and
+        ``preprocessor_config.json``.
     max_window_seconds : float or None
         Longest window the backbone sees (see :class:`DawnTeacher`).
     device : str
         Where to put the teacher.
     frozen : bool
         Frozen and always in eval (default), or trainable for fine-tuning.
+    revision : str, optional
+        Branch, tag or commit hash of a hub id (default: its main branch).
 
     Returns
     -------
@@ -81,7 +92,7 @@ def load_dawn_teacher(
     >>> load_dawn_teacher(folder).fingerprint.startswith("sha256:")
     True
     """
-    folder = _teacher_folder(source)
+    folder = _teacher_folder(source, revision)
     config = read_json(folder, "config.json")
     where = Path(folder) / "config.json"
     if config.get("model_type") != "wav2vec2":
@@ -164,7 +175,11 @@ def _check_odyssey_config(config, where):
 
 
 def load_odyssey_teacher(
-    source=ODYSSEY_SOURCE, max_window_seconds=12.0, device="cpu", frozen=True
+    source=ODYSSEY_SOURCE,
+    max_window_seconds=12.0,
+    device="cpu",
+    frozen=True,
+    revision=None,
 ):
     """Loads an Odyssey-layout checkpoint (WavLM + attentive pooling + MLP).
 
@@ -177,14 +192,17 @@ def load_odyssey_teacher(
     Arguments
     ---------
     source : str or os.PathLike
-        Hub id or local folder with ``config.json`` (``model_type`` ``ser``,
-        ``mean``, ``std``) and weights.
+        Hub id (``owner/name[@revision]``) or local folder with
+        ``config.json`` (``model_type`` ``ser``, ``mean``, ``std``) and
+        weights.
     max_window_seconds : float or None
         Longest window the backbone sees (the public model was trained on
         crops of at most 12 s).
     device : str
         As for :func:`load_dawn_teacher`.
     frozen : bool
+        As for :func:`load_dawn_teacher`.
+    revision : str, optional
         As for :func:`load_dawn_teacher`.
 
     Returns
@@ -203,7 +221,7 @@ def load_odyssey_teacher(
     >>> loaded.fingerprint == teacher_fingerprint(original)
     True
     """
-    folder = _teacher_folder(source)
+    folder = _teacher_folder(source, revision)
     config = read_json(folder, "config.json")
     where = Path(folder) / "config.json"
     _check_odyssey_config(config, where)
@@ -222,13 +240,15 @@ def load_odyssey_teacher(
     return _finish(teacher, source, "wavlm_odyssey", device, frozen)
 
 
-def load_pretrained_teacher(source, **kwargs):
+def load_pretrained_teacher(source, revision=None, **kwargs):
     """Loads either layout, telling them apart by ``config.json``.
 
     Arguments
     ---------
     source : str or os.PathLike
-        Hub id or local folder.
+        Hub id (``owner/name[@revision]``) or local folder.
+    revision : str, optional
+        Branch, tag or commit hash of a hub id (default: its main branch).
     **kwargs
         Passed to :func:`load_dawn_teacher` or :func:`load_odyssey_teacher`.
 
@@ -246,8 +266,10 @@ def load_pretrained_teacher(source, **kwargs):
     >>> type(load_pretrained_teacher(folder)).__name__
     'OdysseyTeacher'
     """
-    folder = _teacher_folder(source)
+    folder = _teacher_folder(source, revision)
     model_type = read_json(folder, "config.json").get("model_type")
-    if model_type == "ser":
-        return load_odyssey_teacher(folder, **kwargs)
-    return load_dawn_teacher(folder, **kwargs)
+    load = load_odyssey_teacher if model_type == "ser" else load_dawn_teacher
+    teacher = load(folder, **kwargs)
+    # Named after what was asked for (a hub id), not its cache folder.
+    teacher.source = str(source)
+    return teacher

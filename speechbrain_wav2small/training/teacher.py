@@ -44,9 +44,11 @@ def build_finetuning_teacher(
     kind : str
         ``"dawn"`` (wav2vec2 layout) or ``"wavlm_odyssey"`` (WavLM layout).
     ssl_source : str, optional
-        Hub id or local folder of a pretrained backbone in the transformers
-        layout (e.g. ``facebook/wav2vec2-large-robust``). ``None`` starts
-        from random weights (the demo's tiny teacher).
+        Hub id (``owner/name``, or ``owner/name@revision``) or local folder
+        of a pretrained backbone in the transformers layout (e.g.
+        ``facebook/wav2vec2-large-robust``), fetched into the
+        ``huggingface_hub`` cache. ``None`` starts from random weights (the
+        demo's tiny teacher).
     num_layers : int, optional
         Keep only the first ``num_layers`` transformer layers (Dawn is
         wav2vec2-large-robust pruned to 12).

@@ -56,3 +56,30 @@ HPARAMS_FILE = "hyperparams.yaml"
 CHECKPOINT_FILE = "model.ckpt"
 EXPORT_REPORT_FILE = "export.json"
 CARD_FILE = "README.md"
+
+#: Second output of an exported graph (after :data:`OUTPUT_NAME`, which
+#: stays the first): float32 [batch, F], the student's embeddings, i.e.
+#: the pooled features its head reads (338 for Wav2Small, 1024 or 1280
+#: for the MobileNets). Files exported before it was added lack it.
+EMBEDDINGS_OUTPUT = "embeddings"
+
+#: Name of feature ``i`` of the embeddings wherever they are laid out as
+#: named columns (``wav2small predict --embeddings``, the audonnx labels).
+EMBEDDING_NAME = "embedding_{}"
+
+
+def embedding_names(size):
+    """The names of ``size`` embedding features, in order.
+
+    Example
+    -------
+    >>> embedding_names(3)
+    ['embedding_0', 'embedding_1', 'embedding_2']
+    """
+    return [EMBEDDING_NAME.format(index) for index in range(size)]
+
+
+#: A package's manifest: the SHA-256 and size of each of its other files,
+#: in ``sha256sum`` format (``sha256sum -c checksums.sha256`` checks it),
+#: written last; see :mod:`speechbrain_wav2small.packaging.checksums`.
+CHECKSUMS_FILE = "checksums.sha256"
