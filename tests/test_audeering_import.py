@@ -215,7 +215,7 @@ def test_import_matches_authors_model_on_real_speech(
         ]
     )
     assert status == 0
-    assert not (out / "old.txt").exists()
+    assert (out / "old.txt").exists()  # --overwrite: package files only
     loaded = EmotionDimensions.from_hparams(
         source=str(out), savedir=str(tmp_path / "savedir")
     )

@@ -237,3 +237,102 @@ def test_one_hour_file_in_bounded_memory(package, tmp_path):
     print(f"peak memory growth over a one-hour file: {growth_mb} MB")
     # The hour as float32 alone would be 230 MB (and GBs of activations).
     assert growth_mb < 40
+
+
+def _with_nan(value, row=1):
+    wavs = np.zeros((2, 800), np.float32)
+    wavs[row, 400] = value
+    return wavs
+
+
+#: Batches neither interface may run, and what both say about them.
+BAD_BATCHES = {
+    "3-D": (
+        np.zeros((2, 1, 800)),
+        None,
+        "wavs must be [batch, time] or [time] (mono), got shape (2, 1, 800)",
+    ),
+    "no clips": (
+        np.zeros((0, 800)),
+        None,
+        "wavs is an empty batch (shape (0, 800))",
+    ),
+    "no samples": (
+        np.zeros((2, 0)),
+        None,
+        "wavs has no samples (shape (2, 0))",
+    ),
+    "NaN sample": (
+        _with_nan(math.nan),
+        None,
+        "wavs contains NaN or Inf samples (clip 1)",
+    ),
+    "Inf sample": (
+        _with_nan(-math.inf, row=0),
+        [1.0, 1.0],
+        "wavs contains NaN or Inf samples (clip 0)",
+    ),
+    "too few lengths": (
+        np.zeros((2, 800)),
+        [1.0],
+        "wav_lens must hold one relative length per clip (2), got shape (1,)",
+    ),
+    "too many lengths": (
+        np.zeros((2, 800)),
+        [1.0, 1.0, 1.0],
+        "wav_lens must hold one relative length per clip (2), got shape (3,)",
+    ),
+    "2-D lengths": (
+        np.zeros((2, 800)),
+        [[1.0, 1.0]],
+        "wav_lens must hold one relative length per clip (2), got shape (1, 2)",
+    ),
+    "negative length": (
+        np.zeros((2, 800)),
+        [1.0, -0.5],
+        "wav_lens must be relative lengths in (0, 1], got -0.5 for clip 1",
+    ),
+    "zero length": (
+        np.zeros((2, 800)),
+        [0.0, 1.0],
+        "wav_lens must be relative lengths in (0, 1], got 0 for clip 0",
+    ),
+    "NaN length": (
+        np.zeros((2, 800)),
+        [math.nan, math.nan],
+        "wav_lens must be relative lengths in (0, 1], got nan, nan for "
+        "clips 0, 1",
+    ),
+    "length above 1": (
+        np.zeros((2, 800)),
+        [1.5, 1.0],
+        "wav_lens must be relative lengths in (0, 1], got 1.5 for clip 0",
+    ),
+    "length under one sample": (
+        np.zeros((2, 800)),
+        [1.0, 0.0005],
+        "wav_lens leaves clip 1 without a sample (relative length 0.0005 "
+        "of 800 samples)",
+    ),
+}
+
+
+@pytest.mark.parametrize("method", ["predict_batch", "embed_batch"])
+@pytest.mark.parametrize("case", list(BAD_BATCHES))
+def test_bad_batches_are_refused_alike_by_both_interfaces(
+    predictor, method, case
+):
+    wavs, wav_lens, message = BAD_BATCHES[case]
+    if isinstance(predictor, EmotionDimensions):
+        import torch
+
+        # Each interface in its own currency: tensors for PyTorch.
+        wavs = torch.as_tensor(wavs, dtype=torch.float32)
+        if wav_lens is not None:
+            wav_lens = torch.tensor(wav_lens)
+    with pytest.raises(ValueError) as error:
+        getattr(predictor, method)(wavs, wav_lens)
+    assert str(error.value) == message
+    # A good batch of the same shape goes through.
+    good = getattr(predictor, method)(np.zeros((2, 800), np.float32))
+    assert np.isfinite(np.asarray(good)).all()

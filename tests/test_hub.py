@@ -6,8 +6,10 @@ library with ``HF_HUB_OFFLINE=1``: nothing is mocked. A hub id must give
 exactly what the same files in a local folder give.
 """
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ from speechbrain_wav2small.cli import main
 from speechbrain_wav2small.inference.emotion import EmotionDimensions
 from speechbrain_wav2small.inference.onnx_emotion import OnnxEmotionDimensions
 from speechbrain_wav2small.packaging.audeering import load_audeering
+from speechbrain_wav2small.packaging.checksums import write_checksums
 from speechbrain_wav2small.teachers import load_teacher
 from speechbrain_wav2small.utils.hub import (
     is_hub_id,
@@ -68,9 +71,13 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub folders")
     package = built["package"]
     changed = _copy_without(package, root / "main", INT8_FILES)
-    state = torch.load(changed / "model.ckpt", map_location="cpu")
+    state = torch.load(
+        changed / "model.ckpt", map_location="cpu", weights_only=True
+    )
     state["head.bias"] = state["head.bias"] + 0.25
     torch.save(state, changed / "model.ckpt")
+    # Published as a package of its own: its manifest lists its files.
+    write_checksums(changed)
     onnx_only = _copy_without(package, root / "onnx only", TORCH_FILES)
     release = root / "release"
     release.mkdir()
@@ -246,6 +253,8 @@ def test_predict_package_repo_in_a_fresh_process(folders, hub, tmp_path):
         env,
     )
     assert completed.returncode == 0, completed.stderr
+    # The CLI prints the line that announces each hub fetch.
+    assert f"INFO fetching {PACKAGE_ID} from the model hub" in completed.stderr
     with open(out, newline="") as stream:
         (row,) = csv.DictReader(stream)
     local = tmp_path / "local.json"
@@ -321,7 +330,9 @@ def test_import_audeering_from_a_hub_id(folders, hub, tmp_path, capsys):
     )
     assert status == 0
     assert f"imported {RELEASE_ID} (" in capsys.readouterr().out
-    packaged = torch.load(out / "model.ckpt", map_location="cpu")
+    packaged = torch.load(
+        out / "model.ckpt", map_location="cpu", weights_only=True
+    )
     for key, value in local.state_dict().items():
         assert torch.equal(packaged[key], value), key
     samples, _ = sf.read(SPEECH, dtype="float32")
@@ -384,3 +395,92 @@ def test_a_partial_cached_snapshot_is_named(folders, hub):
     message = str(error.value)
     assert "'someone/partial'" in message
     assert "cached copy lacks files" in message and "model.onnx" in message
+
+
+def test_owner_name_beside_a_local_owner_folder_is_refused_unless_hf(
+    folders, hub, tmp_path, monkeypatch, capsys
+):
+    """``owner/name`` where a folder ``owner/`` exists is a mistyped local
+    path: refused wherever a source is taken, the hub not asked; the same
+    id after ``hf://`` is fetched, by both interfaces and the CLI."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "someone").mkdir()
+    for load in (
+        lambda: EmotionDimensions.from_hparams(source=PACKAGE_ID),
+        lambda: OnnxEmotionDimensions(ONNX_ID),
+        lambda: load_teacher("dawn", source=DAWN_ID),
+        lambda: load_audeering(RELEASE_ID),
+        lambda: resolve_source(f"{PACKAGE_ID}@v1.0"),
+    ):
+        with pytest.raises(FileNotFoundError) as error:
+            load()
+        message = str(error.value)
+        assert "the local folder someone/ does" in message
+        assert "write hf://someone/" in message
+    assert main(["predict", str(SPEECH), "--model", PACKAGE_ID]) == 1
+    err = capsys.readouterr().err
+    assert "mistyped local path" in err and f"hf://{PACKAGE_ID}" in err
+    assert "Traceback" not in err
+
+    local = EmotionDimensions.from_hparams(source=str(folders["package"]))
+    expected = local.predict_file(SPEECH)
+    model = EmotionDimensions.from_hparams(source=f"hf://{PACKAGE_ID}@v1.0")
+    assert model.predict_file(SPEECH) == expected
+    onnx = OnnxEmotionDimensions(f"hf://{PACKAGE_ID}", revision="v1.0")
+    onnx_local = OnnxEmotionDimensions(folders["package"])
+    assert onnx.predict_file(SPEECH) == onnx_local.predict_file(SPEECH)
+    out = tmp_path / "rows.json"
+    status = main(
+        ["predict", str(SPEECH), "--model", f"hf://{PACKAGE_ID}@v1.0"]
+        + ["--backend", "torch", "--out", str(out), "--quiet"]
+    )
+    assert status == 0
+    (row,) = json.loads(out.read_text())
+    assert _scores(row) == pytest.approx(_scores(expected), abs=1e-6)
+    with pytest.raises(ValueError, match="hf:// must be followed by a hub"):
+        OnnxEmotionDimensions("hf://./models/x")
+
+    # A local folder of that very name: the bare id is that folder, the
+    # hf:// id still the hub's (SpeechBrain itself would take the folder).
+    shutil.copytree(folders["main"], tmp_path / PACKAGE_ID)
+    main_model = EmotionDimensions.from_hparams(source=str(folders["main"]))
+    local_main = main_model.predict_file(SPEECH)
+    assert local_main != expected
+    for source, scores in (
+        (PACKAGE_ID, local_main),
+        (f"hf://{PACKAGE_ID}@v1.0", expected),
+    ):
+        model = EmotionDimensions.from_hparams(source=source)
+        assert model.predict_file(SPEECH) == scores
+    hub_path = OnnxEmotionDimensions(f"hf://{PACKAGE_ID}").path
+    assert Path(hub_path).resolve().is_relative_to(hub.storage(PACKAGE_ID))
+
+
+def test_every_hub_fetch_is_announced_first(folders, hub, caplog):
+    """One INFO line per fetch, also when the fetch then fails."""
+    caplog.set_level(logging.INFO, logger="speechbrain_wav2small")
+    for load, label in (
+        (
+            lambda: EmotionDimensions.from_hparams(source=PACKAGE_ID),
+            PACKAGE_ID,
+        ),
+        (
+            lambda: OnnxEmotionDimensions(ONNX_ID, revision="main"),
+            f"{ONNX_ID}@main",
+        ),
+        (lambda: load_teacher("dawn", source=DAWN_ID), DAWN_ID),
+        (lambda: load_audeering(RELEASE_ID), RELEASE_ID),
+        (
+            lambda: OnnxEmotionDimensions("someone/not-uploaded"),
+            "someone/not-uploaded",
+        ),
+    ):
+        caplog.clear()
+        with contextlib.suppress(FileNotFoundError):
+            load()
+        announced = [
+            record.getMessage()
+            for record in caplog.records
+            if "from the model hub" in record.getMessage()
+        ]
+        assert announced == [f"fetching {label} from the model hub"]

@@ -2,6 +2,13 @@
 
 import hashlib
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +58,7 @@ FILES = {
     # Size and SHA-256 of every other file, written last.
     "checksums.sha256",
 }
+ROOT = Path(__file__).resolve().parents[1]
 #: The files that exist only with an int8 model.
 INT8_FILES = {"model.int8.onnx", "audonnx.int8.onnx", "audonnx.int8.yaml"}
 
@@ -355,3 +363,64 @@ def test_ccc_rows_reads_nested_results():
         "teacher_fingerprint": "sha256:abc",
     }
     assert ccc_rows(recipe) == [("ccc_vs_teacher", [0.9, 0.8, 0.7])]
+
+
+@pytest.mark.slow
+def test_overwrite_after_a_killed_run_keeps_the_users_files(packaged, tmp_path):
+    """A real ``wav2small package`` killed (SIGKILL) half-way leaves its
+    staging folder; the next run with --overwrite removes it, replaces the
+    package's files (a stale int8 file included: this package has none)
+    and keeps the folder's other files."""
+    out = shutil.copytree(packaged["package"], tmp_path / "package")
+    (out / "notes.txt").write_text("mine")
+    (out / "mine").mkdir()
+    (out / "mine" / "data.csv").write_text("1,2\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    arguments = [
+        "package",
+        "--checkpoint",
+        str(packaged["checkpoint"]),
+        "--student",
+        "wav2small",
+        "--out",
+        str(out),
+        "--quantization",
+        "none",
+        "--overwrite",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "speechbrain_wav2small.cli", *arguments],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    staging = []
+    while not staging:
+        staging = [
+            path
+            for path in tmp_path.glob(".package.staging-*")
+            if (path / "model.ckpt").is_file()
+        ]
+        assert process.poll() is None, "it ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert staging[0].is_dir()
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    assert main(arguments) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["package"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "mine" / "data.csv").read_text() == "1,2\n"
+    names = {p.name for p in out.iterdir()}
+    assert names == FILES - INT8_FILES | {"notes.txt", "mine"}
+    with pytest.raises(ChecksumError) as caught:
+        verify_checksums(out)
+    assert caught.value.extra == ["mine/data.csv", "notes.txt"]
+    assert not caught.value.missing and not caught.value.changed
+    export = json.loads((out / "export.json").read_text())
+    assert export["quantization"] == "none"
+    EmotionDimensions.from_hparams(source=str(out))

@@ -157,7 +157,9 @@ def add_held_out_argument(parser):
     )
 
 
-def add_overwrite_argument(parser, what="an existing export"):
+def add_overwrite_argument(
+    parser, what="the model files in a non-empty --out (other files stay)"
+):
     """--overwrite: replace ``what``.
 
     Arguments

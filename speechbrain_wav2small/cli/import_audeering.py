@@ -37,7 +37,7 @@ def add_arguments(parser):
     add_held_out_argument(parser)
     add_quantization_arguments(parser)
     add_package_arguments(parser)
-    add_overwrite_argument(parser, "a non-empty --out")
+    add_overwrite_argument(parser)
 
 
 @reports_user_errors(ExportError)

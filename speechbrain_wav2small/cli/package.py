@@ -7,7 +7,8 @@ README model card (front matter, metrics from --results, usage, what the
 numbers mean, licence, teacher provenance) and, last, checksums.sha256
 (`sha256sum -c` format; `wav2small push` checks it). The folder loads
 offline with EmotionDimensions.from_hparams(source=DIR). A non-empty --out
-is refused unless --overwrite. An int8 copy that fails its check is left
+is refused unless --overwrite, which replaces only the package's files
+(other files in --out stay). An int8 copy that fails its check is left
 out (the card and export.json say why) and the folder written without it,
 with a warning (exit status 3).
 """

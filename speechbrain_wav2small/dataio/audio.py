@@ -69,7 +69,9 @@ def audio_info(path):
     """
     _check_exists(path)
     try:
-        info = sf.info(str(path))
+        # Bytes: soundfile encodes str names strictly, and a name that is
+        # not UTF-8 (Python holds it surrogate-escaped) would not open.
+        info = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioError(path, f"not a readable audio file ({error})") from None
     return {
@@ -157,7 +159,7 @@ def read_audio(path, sample_rate=SAMPLE_RATE, start=0.0, stop=None):
     """
     _check_exists(path)
     try:
-        with sf.SoundFile(str(path)) as stream:
+        with sf.SoundFile(os.fsencode(path)) as stream:
             original_rate = stream.samplerate
             first = int(round(start * original_rate))
             last = None if stop is None else int(round(stop * original_rate))

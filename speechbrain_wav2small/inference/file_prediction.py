@@ -6,7 +6,12 @@ so the torch-free ONNX interface runs exactly the same code as the PyTorch one.
 A file is predicted either whole (one utterance-level result) or in
 sliding windows. Windows start at ``0, hop, 2 hop, ...``; the last one is
 cut at the end of the file, and a window that would only repeat audio the
-previous window already covered is not made. Each window is read from disk
+previous window already covered, or hold less than one sample, is not
+made. The window and the hop are checked once, before any file is read
+(:func:`check_window`): finite, at least the shortest clip the model
+takes (its ``min_samples``, or 0.1 s for a model that does not say), and
+the hop at most the window, so that windows leave no audio out and never
+start past the end of a file. Each window is read from disk
 on its own (``read_audio(start, stop)``), so memory stays bounded by the
 window, never by the file. Files longer than ``max_utterance_seconds`` are
 always windowed (``long_file_window`` seconds, no overlap), even when no
@@ -22,6 +27,13 @@ features the model's head reads, :meth:`FilePredictor.embed_file`): one
 vector per window and their duration-weighted mean for the file, e.g. to
 train a classifier of one's own (emotion categories) on them.
 
+Both interfaces check what they are given the same way, here: a batch
+(:func:`check_batch`: its shape, its relative lengths, NaN or Inf
+samples) before the model sees it, and a file's results after: a model
+output that is not finite (float samples near the float32 limit
+overflow inside the model) is an :class:`AudioError` naming the file,
+never a NaN score.
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -31,7 +43,11 @@ import logging
 import numpy as np
 
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
-from speechbrain_wav2small.dataio.audio import audio_info, read_audio
+from speechbrain_wav2small.dataio.audio import (
+    AudioError,
+    audio_info,
+    read_audio,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +55,193 @@ logger = logging.getLogger(__name__)
 #: and of ``predict_file(..., embeddings=True)``.
 EMBEDDING_KEY = "embedding"
 
+#: Shortest window and hop (s) for a model that does not say how short a
+#: clip it takes (its ``min_samples``).
+DEFAULT_MIN_WINDOW_SECONDS = 0.1
 
-def window_bounds(duration, window, hop=None):
+#: Shortest window and hop (s) at all: window bounds are rounded to the
+#: microsecond.
+BOUND_RESOLUTION = 1e-6
+
+#: How far above 1 a relative length may be (float rounding) in a batch.
+LENGTH_TOLERANCE = 1e-6
+
+
+def check_window(
+    window,
+    hop=None,
+    min_seconds=BOUND_RESOLUTION,
+    minimum="the resolution of window bounds",
+):
+    """Checks a window and a hop (s) for sliding-window prediction.
+
+    Arguments
+    ---------
+    window : float or None
+        Window length in seconds; None for no windows.
+    hop : float, optional
+        Step between window starts in seconds (default: ``window``).
+    min_seconds : float
+        Shortest window and hop allowed (the model's shortest clip).
+    minimum : str
+        What ``min_seconds`` is, for the error message.
+
+    Returns
+    -------
+    tuple
+        ``(window, hop)`` as floats, or ``(None, None)`` without a window.
+
+    Raises
+    ------
+    ValueError
+        A hop without a window; a window or hop that is no number, not
+        finite, not positive or shorter than ``min_seconds``; a hop longer
+        than the window (the audio between windows would go unpredicted).
+
+    Example
+    -------
+    >>> check_window(3, 1)
+    (3.0, 1.0)
+    >>> check_window(1.0, 2.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: hop 2 s is longer than the window 1 s: the audio between...
+    """
+    if window is None:
+        if hop is not None:
+            raise ValueError("a hop needs a window")
+        return None, None
+    window = _seconds("window", window, min_seconds, minimum)
+    if hop is not None:
+        hop = _seconds("hop", hop, min_seconds, minimum)
+    else:
+        hop = window
+    if hop > window:
+        raise ValueError(
+            f"hop {hop:g} s is longer than the window {window:g} s: the "
+            "audio between windows would go unpredicted; use a hop of at "
+            f"most {window:g} s"
+        )
+    return window, hop
+
+
+def _seconds(name, value, min_seconds, minimum):
+    """``value`` as a float number of seconds, checked (see
+    :func:`check_window`)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number of seconds, got {value!r}"
+        ) from None
+    if not np.isfinite(seconds):
+        raise ValueError(
+            f"{name} must be a finite number of seconds, got {value}"
+        )
+    if not seconds > 0:
+        raise ValueError(f"{name} must be positive, got {seconds:g} s")
+    if seconds < min_seconds:
+        raise ValueError(
+            f"{name} {seconds:g} s is shorter than {minimum} "
+            f"({min_seconds:g} s)"
+        )
+    return seconds
+
+
+def check_batch(wavs, wav_lens=None):
+    """Checks a batch for ``predict_batch`` and ``embed_batch`` (both
+    interfaces), before the model sees it.
+
+    Arguments
+    ---------
+    wavs : numpy.ndarray or torch.Tensor
+        [batch, time] or [time].
+    wav_lens : array-like, optional
+        Relative lengths [batch] in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming the problem: not 1-D or 2-D, an empty batch, no samples,
+        NaN or Inf samples; lengths of the wrong count, NaN, not in
+        (0, 1], or leaving a clip without a sample.
+
+    Example
+    -------
+    >>> check_batch(np.zeros((2, 100)), np.array([1.0, 0.5]))
+    >>> check_batch(np.zeros((2, 100)), np.array([1.0, 0.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: wav_lens must be relative lengths in (0, 1], got 0 for clip 1
+    """
+    shape = tuple(int(size) for size in wavs.shape)
+    if len(shape) not in (1, 2):
+        raise ValueError(
+            f"wavs must be [batch, time] or [time] (mono), got shape {shape}"
+        )
+    batch, time = (1, shape[0]) if len(shape) == 1 else shape
+    if batch == 0:
+        raise ValueError(f"wavs is an empty batch (shape {shape})")
+    if time == 0:
+        raise ValueError(f"wavs has no samples (shape {shape})")
+    finite = _finite_rows(wavs if len(shape) == 2 else wavs[None])
+    if not finite.all():
+        raise ValueError(
+            "wavs contains NaN or Inf samples "
+            f"({_clips(np.flatnonzero(~finite))})"
+        )
+    if wav_lens is None:
+        return
+    lengths = _to_numpy(wav_lens)
+    if lengths.shape != (batch,):
+        raise ValueError(
+            f"wav_lens must hold one relative length per clip ({batch}), "
+            f"got shape {lengths.shape}"
+        )
+    bad = np.flatnonzero(~((lengths > 0) & (lengths <= 1 + LENGTH_TOLERANCE)))
+    if len(bad):
+        raise ValueError(
+            "wav_lens must be relative lengths in (0, 1], got "
+            f"{_values(lengths[bad])} for {_clips(bad)}"
+        )
+    empty = np.flatnonzero(lengths * time < 0.5)
+    if len(empty):
+        raise ValueError(
+            f"wav_lens leaves {_clips(empty)} without a sample (relative "
+            f"length {_values(lengths[empty])} of {time} samples)"
+        )
+
+
+def _to_numpy(values):
+    """``values`` (numpy, a torch tensor on any device, a list) as a
+    float64 numpy array."""
+    if hasattr(values, "detach"):  # a torch tensor
+        values = values.detach().cpu()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _finite_rows(wavs):
+    """Whether each row of ``wavs`` [batch, time] is all finite (numpy
+    bool [batch]); a torch tensor is checked on its own device."""
+    if hasattr(wavs, "isfinite"):  # a torch tensor
+        return _to_numpy(wavs.isfinite().all(dim=-1)).astype(bool)
+    return np.isfinite(wavs).all(axis=-1)
+
+
+def _values(values):
+    """Numbers for a message, as ``%g`` writes them."""
+    return ", ".join(f"{float(value):g}" for value in values)
+
+
+def _clips(indices):
+    """``clip 3`` or ``clips 0, 2`` for batch indices."""
+    indices = [int(index) for index in indices]
+    if len(indices) == 1:
+        return f"clip {indices[0]}"
+    return f"clips {', '.join(map(str, indices))}"
+
+
+def window_bounds(duration, window, hop=None, sample_rate=None):
     """Start and end times (s) of the sliding windows over ``duration`` s.
 
     Arguments
@@ -50,12 +251,18 @@ def window_bounds(duration, window, hop=None):
     window : float
         Window length in seconds.
     hop : float, optional
-        Step between window starts in seconds (default: ``window``).
+        Step between window starts in seconds (default: ``window``); at
+        most ``window`` (see :func:`check_window`).
+    sample_rate : int, optional
+        The file's sample rate: a last window that would hold less than
+        one of its samples is not made (with no rate: less than a
+        microsecond, the resolution of the bounds).
 
     Returns
     -------
     list of (float, float)
-        At least one window; the last one ends at ``duration``.
+        At least one window; the last one ends at ``duration``, none
+        starts at or past it (but for ``duration`` 0).
 
     Example
     -------
@@ -65,17 +272,20 @@ def window_bounds(duration, window, hop=None):
     [(0.0, 3.0), (1.0, 4.0), (2.0, 5.0)]
     >>> window_bounds(2.0, 3.0)
     [(0.0, 2.0)]
+    >>> window_bounds(1.0, 0.33333333)[-1]
+    (0.666667, 1.0)
     """
-    hop = window if hop is None else hop
-    if not window > 0 or not hop > 0:
-        raise ValueError(
-            f"window and hop must be positive, got window={window}, hop={hop}"
-        )
+    window, hop = check_window(window, hop)
+    shortest = 1 / sample_rate if sample_rate else BOUND_RESOLUTION
     bounds = []
     index = 0
     while True:
         start = index * hop
         end = min(start + window, duration)
+        # What is left past the previous window (which ended before
+        # ``duration``) may be a rounding sliver: no sample to predict.
+        if bounds and end - start < shortest:
+            return bounds
         bounds.append((round(float(start), 6), round(float(end), 6)))
         if end >= duration:
             return bounds
@@ -175,6 +385,27 @@ class FilePredictor:
     #: activations, not the file, set the memory used.
     batch_seconds = 30.0
     sample_rate = SAMPLE_RATE
+    #: Fewest samples the model takes in one clip (shorter ones are
+    #: padded); None when the model does not say.
+    min_samples = None
+
+    @property
+    def min_window_seconds(self):
+        """Shortest window and hop (s): the model's shortest clip, or
+        :data:`DEFAULT_MIN_WINDOW_SECONDS` when it does not say."""
+        if self.min_samples:
+            return max(self.min_samples / self.sample_rate, BOUND_RESOLUTION)
+        return DEFAULT_MIN_WINDOW_SECONDS
+
+    def check_window(self, window, hop=None):
+        """:func:`check_window` with this model's shortest clip: the
+        window and hop as floats (``(None, None)`` without a window), or
+        a ``ValueError`` saying what is wrong with them."""
+        if self.min_samples:
+            minimum = "the shortest clip this model takes"
+        else:
+            minimum = "the shortest window for a model without min_samples"
+        return check_window(window, hop, self.min_window_seconds, minimum)
 
     def _predict_arrays(self, arrays):
         """Predicts 1-D float32 arrays; returns numpy [n, 3]."""
@@ -253,7 +484,11 @@ class FilePredictor:
         ------
         speechbrain_wav2small.dataio.audio.AudioError
             A missing, empty or unreadable file, one without samples or
-            with NaN/Inf samples; the message names the file.
+            with NaN/Inf samples, or one on which the model's output is
+            not finite; the message names the file.
+        ValueError
+            A window or hop that :meth:`check_window` refuses (checked
+            before the file is read).
         """
         return self._file_result(path, window, hop, True, embeddings)
 
@@ -284,19 +519,21 @@ class FilePredictor:
         ------
         speechbrain_wav2small.dataio.audio.AudioError
             A missing, empty or unreadable file, one without samples or
-            with NaN/Inf samples; the message names the file.
+            with NaN/Inf samples, or one on which the model's output is
+            not finite; the message names the file.
         ValueError
             The model gives no embeddings (an ONNX file exported before
-            they were added: re-export it).
+            they were added: re-export it); a window or hop that
+            :meth:`check_window` refuses.
         """
         return self._file_result(path, window, hop, False, True)
 
     def _file_result(self, path, window, hop, scores, embeddings):
         """The result of :meth:`predict_file` (``scores``) and/or of
         :meth:`embed_file` (``embeddings``) for one file."""
-        if hop is not None and window is None:
-            raise ValueError("a hop needs a window")
-        duration = audio_info(path)["duration"]
+        window, hop = self.check_window(window, hop)
+        info = audio_info(path)
+        duration = info["duration"]
         if window is None and duration > self.max_utterance_seconds:
             logger.info(
                 "%s lasts %.0f s: predicting in %.0f s windows",
@@ -307,9 +544,11 @@ class FilePredictor:
             window = hop = self.long_file_window
         if window is None:
             clip = read_audio(path, self.sample_rate)
-            return self._outputs([clip], scores, embeddings)[0]
+            result = self._outputs([clip], scores, embeddings)[0]
+            _check_finite(path, [result])
+            return result
         rows = []
-        bounds = window_bounds(duration, window, hop)
+        bounds = window_bounds(duration, window, hop, info["sample_rate"])
         for first in range(0, len(bounds), self.batch_size):
             chunk = bounds[first : first + self.batch_size]
             clips = [
@@ -319,6 +558,7 @@ class FilePredictor:
             results = self._outputs(clips, scores, embeddings)
             for (start, stop), result in zip(chunk, results, strict=True):
                 rows.append({"start": start, "end": stop, **result})
+        _check_finite(path, rows)
         return {**duration_weighted_mean(rows), "windows": rows}
 
     def predict_files(self, paths, window=None, hop=None):
@@ -340,7 +580,10 @@ class FilePredictor:
         ------
         speechbrain_wav2small.dataio.audio.AudioError
             At the first unusable file, naming it.
+        ValueError
+            A window or hop that :meth:`check_window` refuses.
         """
+        window, hop = self.check_window(window, hop)
         results = [None] * len(paths)
         pending = []
 
@@ -349,6 +592,7 @@ class FilePredictor:
             scores = self._scores([clip for _, clip in pending])
             for (index, _), row in zip(pending, scores, strict=True):
                 results[index] = _named(row)
+                _check_finite(paths[index], [results[index]])
             pending.clear()
 
         for index, path in enumerate(paths):
@@ -362,6 +606,26 @@ class FilePredictor:
         if pending:
             flush()
         return results
+
+
+def _check_finite(path, results):
+    """Raises an :class:`AudioError` naming ``path`` if a score or an
+    embedding in ``results`` (dicts, windows with their bounds) is NaN or
+    Inf."""
+    for result in results:
+        values = [result[name] for name in DIMENSIONS if name in result]
+        if EMBEDDING_KEY in result:
+            values = np.concatenate([values, result[EMBEDDING_KEY]])
+        if not np.isfinite(values).all():
+            where = ""
+            if "start" in result:
+                where = f" in the window {result['start']}-{result['end']} s"
+            raise AudioError(
+                path,
+                f"model output is not finite (NaN or Inf){where}, e.g. "
+                "float samples near the float32 limit overflowing inside "
+                "the model",
+            )
 
 
 def _concatenate(outputs):

@@ -21,6 +21,7 @@ import onnxruntime
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE
 from speechbrain_wav2small.inference.file_prediction import (
     FilePredictor,
+    check_batch,
     pad_arrays,
 )
 from speechbrain_wav2small.utils.hub import resolve_source
@@ -99,9 +100,9 @@ def find_onnx_model(source, prefer_int8=True, revision=None):
     ---------
     source : str or os.PathLike
         An ONNX file, a folder holding one of :data:`ONNX_FILES`, or a hub
-        id (``owner/name`` or ``owner/name@revision``, see
-        :mod:`speechbrain_wav2small.utils.hub`) whose snapshot holds one;
-        only :data:`HUB_FILES` are fetched.
+        id (``owner/name`` or ``owner/name@revision``, optionally after
+        ``hf://``, see :mod:`speechbrain_wav2small.utils.hub`) whose
+        snapshot holds one; only :data:`HUB_FILES` are fetched.
     prefer_int8 : bool
         In a folder holding both, take the int8 file.
     revision : str, optional
@@ -143,8 +144,11 @@ class OnnxEmotionDimensions(FilePredictor):
     source : str or os.PathLike
         An ``.onnx`` file, a folder holding ``model.int8.onnx`` and/or
         ``model.onnx``, or a hub id (``owner/name``, or
-        ``owner/name@revision``) of such a folder, fetched into the
+        ``owner/name@revision``; ``hf://owner/name`` when a local folder
+        ``owner/`` exists) of such a folder, fetched into the
         ``huggingface_hub`` cache (read offline with ``HF_HUB_OFFLINE=1``).
+        No code from the folder runs: onnxruntime only evaluates the
+        graph.
     prefer_int8 : bool
         In a folder holding both, take the int8 model.
     threads : int, optional
@@ -201,6 +205,13 @@ class OnnxEmotionDimensions(FilePredictor):
         -------
         numpy.ndarray
             float32 [batch, 3]: arousal, dominance, valence.
+
+        Raises
+        ------
+        ValueError
+            A batch that is not [batch, time] or [time], empty, with NaN
+            or Inf samples, or lengths that are not one per clip in
+            (0, 1] (see ``file_prediction.check_batch``).
         """
         # The first output is the scores in every file we have written.
         first = self.session.get_outputs()[0].name
@@ -228,7 +239,8 @@ class OnnxEmotionDimensions(FilePredictor):
         ------
         ValueError
             The file has no embeddings output (exported before they were
-            added): re-export it.
+            added): re-export it; a batch that :meth:`predict_batch`
+            refuses.
         """
         return self._run(wavs, wav_lens, [self._embeddings_output()])[0]
 
@@ -239,6 +251,14 @@ class OnnxEmotionDimensions(FilePredictor):
         name = self._embeddings_output()
         output = next(o for o in self.session.get_outputs() if o.name == name)
         return int(output.shape[-1])
+
+    @property
+    def min_samples(self):
+        """Fewest samples the model takes in one clip (the file's
+        ``min_samples`` metadata; shorter clips are padded), or None when
+        the file does not say: the shortest window of the file methods."""
+        value = self.metadata.get("min_samples")
+        return int(value) if value and value.isdigit() else None
 
     def _embeddings_output(self):
         """The name of the embeddings output, checked to be in the file."""
@@ -257,6 +277,7 @@ class OnnxEmotionDimensions(FilePredictor):
         """The ``outputs`` (names) of the session for a batch (inputs as
         :meth:`predict_batch` takes them)."""
         wavs = np.asarray(wavs, dtype=np.float32)
+        check_batch(wavs, wav_lens)
         if wavs.ndim == 1:
             wavs = wavs[None]
         if wav_lens is None:

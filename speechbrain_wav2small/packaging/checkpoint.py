@@ -1,4 +1,4 @@
-"""A trained student's checkpoint: finding it, loading it strictly, its hash.
+"""A trained student's checkpoint: finding it and loading it strictly.
 
 A checkpoint is a SpeechBrain checkpoint folder (``CKPT+...``) holding
 ``model.ckpt`` or the ``.ckpt`` file itself. Loading refuses any weight
@@ -9,13 +9,16 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
-import hashlib
 from pathlib import Path
 
-from speechbrain.utils.checkpoints import torch_patched_state_dict_load
-
+from speechbrain_wav2small.utils.checksums import file_sha256
 from speechbrain_wav2small.utils.model_files import CHECKPOINT_FILE
-from speechbrain_wav2small.utils.state_dict import compare_state_dicts
+from speechbrain_wav2small.utils.state_dict import (
+    compare_state_dicts,
+    load_state_dict_file,
+)
+
+__all__ = ["DDP_PREFIX", "file_sha256", "load_checkpoint", "resolve_checkpoint"]
 
 #: Prefix of the keys of a model saved inside DistributedDataParallel.
 DDP_PREFIX = "module."
@@ -75,7 +78,10 @@ def load_checkpoint(model, checkpoint):
     Raises
     ------
     ValueError
-        Not a PyTorch ``state_dict``, or one that does not fit ``model``.
+        Not a PyTorch ``state_dict`` (a pickle of anything else is refused
+        unread, see
+        :func:`speechbrain_wav2small.utils.state_dict.load_state_dict_file`),
+        or one that does not fit ``model``.
 
     Example
     -------
@@ -91,14 +97,7 @@ def load_checkpoint(model, checkpoint):
     weights of the wrong shape (given vs expected): weight (3, 2) vs (4, 2)
     """
     path = resolve_checkpoint(checkpoint)
-    try:
-        state_dict = torch_patched_state_dict_load(path, "cpu")
-    except Exception as error:
-        raise ValueError(
-            f"{path} is not a PyTorch checkpoint: {error}"
-        ) from None
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"{path} does not hold a state_dict")
+    state_dict = load_state_dict_file(path)
     if state_dict and all(key.startswith(DDP_PREFIX) for key in state_dict):
         state_dict = {k[len(DDP_PREFIX) :]: v for k, v in state_dict.items()}
     mismatch = compare_state_dicts(model.state_dict(), state_dict)
@@ -109,30 +108,3 @@ def load_checkpoint(model, checkpoint):
         )
     model.load_state_dict(state_dict, strict=True)
     return path
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file (for provenance lines).
-
-    Arguments
-    ---------
-    path : str or os.PathLike
-        The file.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> with tempfile.NamedTemporaryFile() as f:
-    ...     file_sha256(f.name)[:12]
-    'e3b0c44298fc'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -3,9 +3,11 @@
 The card's text is ``templates/model_card.md`` (package data): hub front
 matter, the metrics table, file sizes and the checks made at export (or
 why there is no int8 file), usage with PyTorch and with onnxruntime, what
-the numbers mean (order, scale, MSP-Podcast's rater scale, and what the
-model gives on inputs without speech, as measured on it at packaging),
-provenance, licence and citation. Its ``${...}`` placeholders are filled
+loading runs (``hyperparams.yaml`` is code, checked against the manifest
+before it runs; the ONNX files run none), what the numbers mean (order,
+scale, MSP-Podcast's rater scale, and what the model gives on inputs
+without speech, as measured on it at packaging), provenance, licence and
+citation. Its ``${...}`` placeholders are filled
 with :class:`string.Template`.
 
 Authors

@@ -9,19 +9,27 @@ predicts on that speech and on inputs without speech
 (:mod:`speechbrain_wav2small.packaging.reference_outputs`), write the
 manifest of its files last
 (:mod:`speechbrain_wav2small.packaging.checksums`), and only then move it
-into place (:func:`speechbrain_wav2small.utils.durable.replace_folder`). A
-folder is written whenever the float model passes its checks: an int8 copy
-that fails its gate is left out, and the card and ``export.json`` say why.
+into place: a new folder is renamed into place whole
+(:func:`speechbrain_wav2small.utils.durable.replace_folder`); into an
+existing folder (``overwrite``) the package's files are moved one by one,
+its manifest last, so that the folder's other files stay and a run killed
+half-way leaves files that its old manifest refuses at load. Staging
+folders left by a killed run are removed by the next run. A folder is
+written whenever the float model passes its checks: an int8 copy that
+fails its gate is left out, and the card and ``export.json`` say why.
 
 Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import glob
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +64,7 @@ from speechbrain_wav2small.utils.distributed import unwrap
 from speechbrain_wav2small.utils.durable import (
     atomic_open,
     atomic_write,
+    fsync_folder,
     replace_folder,
 )
 from speechbrain_wav2small.utils.model_files import (
@@ -85,6 +94,10 @@ PACKAGE_FILES = (
     CARD_FILE,
     CHECKSUMS_FILE,
 )
+
+#: Where Windows cannot tell whether the run that made a staging folder is
+#: alive, the folder is taken as left behind once this old (seconds).
+STALE_STAGING_AGE = 24 * 3600
 
 #: Largest prediction difference tolerated between the packaged folder
 #: (loaded back through EmotionDimensions) and the model it was made from.
@@ -183,7 +196,9 @@ def package_model(
         same architecture as ``model``).
     out_dir : str or os.PathLike
         Folder to write; refused if it exists and is not empty, unless
-        ``overwrite``.
+        ``overwrite``: then the files of the package (``PACKAGE_FILES``)
+        in it are replaced, those the new package lacks removed, and its
+        other files kept.
     overrides : dict, optional
         YAML overrides the student was built with.
     results : dict or str or os.PathLike, optional
@@ -199,7 +214,7 @@ def package_model(
         Held-out audio for the int8 check (see
         :func:`speechbrain_wav2small.export.export_onnx`).
     overwrite : bool
-        Replace an existing non-empty ``out_dir``.
+        Replace the package files of an existing non-empty ``out_dir``.
     license : str
         Licence identifier for the card's front matter.
     repo_id : str, optional
@@ -249,6 +264,7 @@ def package_model(
     name = student_name(student, student_hparams)
     hparams_text = inference_hparams_yaml(student, student_hparams, overrides)
 
+    _remove_left_staging(out_dir)
     staging = _staging_folder(out_dir)
     try:
         atomic_write(staging / HPARAMS_FILE, hparams_text)
@@ -266,6 +282,9 @@ def package_model(
             held_out_wavs=held_out_wavs,
             **(export_options or {}),
         )
+        # Loading checks the files it reads against the manifest: one for
+        # the files so far, rewritten once the folder is complete.
+        write_checksums(staging)
         reload_diff, outputs = _check_reload(model, staging)
         # The uploaded copy names files relative to the folder, not with
         # this machine's paths.
@@ -290,7 +309,7 @@ def package_model(
         atomic_write(staging / CARD_FILE, card)
         # Last, so that it lists the folder as it is moved into place.
         write_checksums(staging)
-        replace_folder(staging, out_dir)
+        _put_in_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -305,17 +324,83 @@ def package_model(
     }
 
 
+def _staging_prefix(out_dir):
+    """The start of the name of ``out_dir``'s staging folders."""
+    return f".{out_dir.name}.staging-"
+
+
 def _staging_folder(out_dir):
-    """A new hidden folder beside ``out_dir``, shared like a plain mkdir."""
+    """A new hidden folder beside ``out_dir``, shared like a plain mkdir,
+    named after this process (so that a later run can tell whether the
+    run that made it is still alive)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-")
-    )
+    prefix = f"{_staging_prefix(out_dir)}{os.getpid()}-"
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=prefix))
     # mkdtemp makes an owner-only folder; a package is meant to be shared.
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)
     return staging
+
+
+def _remove_left_staging(out_dir):
+    """Removes the staging folders of ``out_dir`` that runs killed before
+    they could clean up left behind (those of live runs stay)."""
+    prefix = _staging_prefix(out_dir)
+    named = re.compile(re.escape(prefix) + r"(\d+)-")
+    for path in out_dir.parent.glob(glob.escape(prefix) + "*"):
+        match = named.match(path.name)
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if match and _may_be_running(int(match[1]), path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        logger.info("removed %s, left by an interrupted run", path)
+
+
+def _may_be_running(pid, path):
+    """Whether process ``pid``, which made ``path``, may still run."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        # Signal 0 is CTRL_C_EVENT there: age is the only safe clue.
+        return time.time() - path.stat().st_mtime < STALE_STAGING_AGE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _put_in_place(staging, out_dir):
+    """Moves the complete package in ``staging`` to ``out_dir``.
+
+    A new folder is renamed into place whole. Into an existing folder, the
+    files are moved one by one and the package files the new package lacks
+    removed, the manifest last: the folder's other files stay, and until
+    the new manifest is in, the old one refuses the mix at load.
+    """
+    if not out_dir.is_dir():
+        replace_folder(staging, out_dir)
+        return
+    names = sorted(path.name for path in staging.iterdir())
+    for name in names:
+        if (out_dir / name).is_dir() and not (out_dir / name).is_symlink():
+            raise IsADirectoryError(
+                f"{out_dir / name} is a folder, where the package file "
+                f"{name} goes: move it away, or package into another folder"
+            )
+    for name in names:
+        if name != CHECKSUMS_FILE:
+            os.replace(staging / name, out_dir / name)
+    for name in PACKAGE_FILES:
+        if name not in names and name != CHECKSUMS_FILE:
+            (out_dir / name).unlink(missing_ok=True)
+    os.replace(staging / CHECKSUMS_FILE, out_dir / CHECKSUMS_FILE)
+    fsync_folder(out_dir)
+    staging.rmdir()
 
 
 def _check_reload(model, folder):

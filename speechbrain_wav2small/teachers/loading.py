@@ -1,9 +1,11 @@
 """Loading a teacher checkpoint: a hub id or a folder in the hub layout.
 
 Both go through the same code: a hub id (``owner/name``, or
-``owner/name@revision`` for a branch, tag or commit) is first turned into
-a local snapshot folder in the ``huggingface_hub`` cache, also offline with
-``HF_HUB_OFFLINE=1`` (:func:`speechbrain_wav2small.utils.hub.resolve_source`).
+``owner/name@revision`` for a branch, tag or commit; ``hf://owner/name``
+when a local folder ``owner/`` exists) is first turned into a local
+snapshot folder in the ``huggingface_hub`` cache, also offline with
+``HF_HUB_OFFLINE=1`` (:func:`speechbrain_wav2small.utils.hub.resolve_source`,
+the one rule for sources).
 The model is built from the checkpoint's own ``config.json``, checked, and
 filled strictly (:mod:`speechbrain_wav2small.teachers.strict_loading`). No
 custom code from the hub is run.

@@ -1,18 +1,30 @@
 """Model sources: a local path, or a model-hub id (``owner/name``).
 
 The one rule for telling them apart, used by the teachers, both inference
-interfaces and the CLI: an existing path is local; anything that looks like
-a path (absolute, ``./``, ``~``, a drive letter, a backslash, not exactly
-``owner/name``, or a name ending in ``.onnx``, which is always a file) and
-does not exist is an error and is never sent to the hub; an ``owner/name``
-that is not a local folder is a hub id.
+interfaces and the CLI:
+
+* ``hf://owner/name`` is always a hub id, whatever exists on disk;
+* an existing path is local;
+* anything that looks like a path (absolute, ``./``, ``~``, a drive
+  letter, a backslash, not exactly ``owner/name``, or a name ending in
+  ``.onnx``, which is always a file) and does not exist is an error, never
+  sent to the hub;
+* ``owner/name`` (SpeechBrain's way of naming hub models) is a hub id,
+  unless a local folder ``owner/`` exists: then it is most likely a
+  mistyped local path, and is refused, saying to write ``hf://owner/name``
+  to mean the hub.
+
+Every hub fetch (a download or a cache lookup) is announced by one INFO
+line, "fetching owner/name from the model hub", so that a source is never
+fetched silently.
 
 A hub id may pin a revision (a branch, a tag or a commit hash) as
-``owner/name@revision``, or through the ``revision=`` keyword of the APIs
-that take a source. Hub ids are fetched with ``huggingface_hub`` into its
-cache (``HF_HUB_CACHE``, by default ``$HF_HOME/hub``), which serves them
-again without the network, also with ``HF_HUB_OFFLINE=1``. A failed fetch
-is one ``FileNotFoundError`` naming the id, the revision and why.
+``owner/name@revision`` (or ``hf://owner/name@revision``), or through the
+``revision=`` keyword of the APIs that take a source. Hub ids are fetched
+with ``huggingface_hub`` into its cache (``HF_HUB_CACHE``, by default
+``$HF_HOME/hub``), which serves them again without the network, also with
+``HF_HUB_OFFLINE=1``. A failed fetch is one ``FileNotFoundError`` naming
+the id, the revision and why.
 
 Torch-free: the ONNX interface uses it too.
 
@@ -20,9 +32,16 @@ Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import logging
 import os
 import re
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Written before ``owner/name``, says "the model hub" whatever exists on
+#: disk.
+HUB_PREFIX = "hf://"
 
 # A revision is a branch, a tag or a commit hash; branches may hold
 # slashes (``refs/pr/1``).
@@ -41,7 +60,9 @@ def is_hub_id(source):
 
     Only the form is checked (``owner/name`` or ``owner/name@revision``,
     not path-like, not ending in ``.onnx``); nothing is looked up on disk
-    or on the hub.
+    or on the hub. The ``hf://`` of a source is not part of the form (see
+    :func:`strip_hub_prefix`), so this also checks a repository id to
+    upload to.
 
     Arguments
     ---------
@@ -80,7 +101,8 @@ def split_revision(source, revision=None):
     Arguments
     ---------
     source : str
-        A hub id, ``owner/name`` or ``owner/name@revision``.
+        A hub id, ``owner/name`` or ``owner/name@revision``, optionally
+        after ``hf://``.
     revision : str, optional
         A revision given separately; it must agree with one in ``source``.
 
@@ -97,16 +119,20 @@ def split_revision(source, revision=None):
     ('owner/name', 'v1.0')
     >>> split_revision("owner/name", revision="main")
     ('owner/name', 'main')
+    >>> split_revision("hf://owner/name@v2")
+    ('owner/name', 'v2')
     >>> split_revision("owner/name@v1", revision="v2")
     Traceback (most recent call last):
     ...
     ValueError: owner/name@v1 names revision 'v1' but revision='v2' was given
     """
     text = str(source)
-    match = _HUB_ID.match(text) if is_hub_id(source) else None
+    bare = strip_hub_prefix(source)
+    match = _HUB_ID.match(bare) if is_hub_id(bare) else None
     if match is None:
         raise ValueError(
-            f"{text!r} is not a hub id ('owner/name' or 'owner/name@revision')"
+            f"{text!r} is not a hub id ('owner/name' or 'owner/name@revision',"
+            f" optionally after {HUB_PREFIX})"
         )
     named = match["revision"]
     revision = revision or None
@@ -116,6 +142,47 @@ def split_revision(source, revision=None):
             "given"
         )
     return match["repo_id"], named or revision
+
+
+def strip_hub_prefix(source):
+    """``source`` without a leading ``hf://`` (as text), or as it is.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        A source; a path object is returned unchanged.
+
+    Returns
+    -------
+    str or os.PathLike
+
+    Example
+    -------
+    >>> strip_hub_prefix("hf://owner/name@v1"), strip_hub_prefix("owner/name")
+    ('owner/name@v1', 'owner/name')
+    """
+    if isinstance(source, os.PathLike):
+        return source
+    text = str(source)
+    return text[len(HUB_PREFIX) :] if text.startswith(HUB_PREFIX) else text
+
+
+def announce_fetch(repo_id, revision=None):
+    """Logs the one INFO line that precedes every hub fetch.
+
+    Arguments
+    ---------
+    repo_id : str
+        ``owner/name``.
+    revision : str, optional
+        The revision asked for.
+
+    Example
+    -------
+    >>> announce_fetch("owner/name", "v1")  # logs, returns nothing
+    """
+    label = f"{repo_id}@{revision}" if revision else repo_id
+    logger.info("fetching %s from the model hub", label)
 
 
 def check_source(source, what="model", folder=True):
@@ -135,16 +202,33 @@ def check_source(source, what="model", folder=True):
     bool
         True for a hub id, False for an existing local path.
 
+    Raises
+    ------
+    FileNotFoundError
+        A path that does not exist and does not have the form of a hub id,
+        or an ``owner/name`` whose ``owner/`` is a local folder.
+    NotADirectoryError
+        A file, where a folder is needed.
+    ValueError
+        ``hf://`` followed by something other than a hub id.
+
     Example
     -------
     >>> check_source("/no/such/model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     FileNotFoundError: model /no/such/model does not exist (...)
-    >>> check_source("owner/name"), check_source("owner/name@v1.0")
+    >>> check_source("owner/name"), check_source("hf://owner/name@v1.0")
     (True, True)
     """
     text = os.fspath(source)
+    if text.startswith(HUB_PREFIX):
+        if not is_hub_id(text[len(HUB_PREFIX) :]):
+            raise ValueError(
+                f"{what} {text}: {HUB_PREFIX} must be followed by a hub id, "
+                "'owner/name' or 'owner/name@revision'"
+            )
+        return True
     path = Path(text).expanduser()
     if path.is_dir():
         return False
@@ -165,6 +249,14 @@ def check_source(source, what="model", folder=True):
             "not asked; a hub id looks like 'owner/name' or "
             "'owner/name@revision')"
         )
+    owner = text.split("/", 1)[0]
+    if Path(owner).is_dir():
+        raise FileNotFoundError(
+            f"{what} {text} does not exist, but the local folder {owner}/ "
+            "does, so this looks like a mistyped local path and the hub was "
+            f"not asked; write {HUB_PREFIX}{text} to fetch it from the model "
+            "hub"
+        )
     return True
 
 
@@ -174,12 +266,14 @@ def resolve_source(
     """The local path of ``source``: itself, or its hub snapshot.
 
     A hub id is fetched with ``huggingface_hub.snapshot_download`` into
-    its cache, or found there (also with ``HF_HUB_OFFLINE=1``).
+    its cache, or found there (also with ``HF_HUB_OFFLINE=1``), after the
+    INFO line of :func:`announce_fetch`.
 
     Arguments
     ---------
     source : str or os.PathLike
-        Local path, or hub id (``owner/name`` or ``owner/name@revision``).
+        Local path, or hub id (``owner/name`` or ``owner/name@revision``,
+        optionally after ``hf://``).
     what : str
         What the source holds, for the error messages.
     allow_patterns : list of str, optional
@@ -220,6 +314,7 @@ def resolve_source(
     repo_id, revision = split_revision(source, revision)
     from huggingface_hub import snapshot_download
 
+    announce_fetch(repo_id, revision)
     try:
         snapshot = snapshot_download(
             repo_id=repo_id, revision=revision, allow_patterns=allow_patterns

@@ -3,12 +3,17 @@
 One report of missing, unexpected and mis-shaped entries, used wherever
 weights come from outside (teachers, packaged students, the authors'
 Wav2Small release), so that a checkpoint that does not fit is refused with
-the names of what is wrong instead of loading partly random weights.
+the names of what is wrong instead of loading partly random weights; and
+the one reader of PyTorch checkpoint files, :func:`load_state_dict_file`,
+which unpickles tensors and plain containers only (``weights_only=True``),
+so that a checkpoint never runs code.
 
 Authors
  * speechbrain-wav2small contributors 2026
 """
 
+import re
+from pathlib import Path
 from typing import NamedTuple
 
 
@@ -144,3 +149,123 @@ def few(keys, limit=8):
     shown = ", ".join(keys[:limit])
     more = len(keys) - limit
     return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def load_state_dict_file(path):
+    """The state dict in a PyTorch checkpoint file, read without running code.
+
+    ``torch.load(..., weights_only=True)`` is passed explicitly, so that
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` (set by some users to read old
+    checkpoints) cannot turn it off: a pickle that names any callable other
+    than the tensor constructors is refused before anything runs.
+    SpeechBrain's key renaming for old checkpoints is applied, as its own
+    loaders do.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The checkpoint (``torch.save`` of a ``state_dict``).
+
+    Returns
+    -------
+    dict
+        Key -> tensor, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        Not a readable PyTorch file, a pickle of other objects (refused
+        unread), or not a mapping of names to tensors; the message names
+        the file.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> path = Path(tempfile.mkdtemp()) / "model.ckpt"
+    >>> torch.save(torch.nn.Linear(2, 3).state_dict(), path)
+    >>> sorted(load_state_dict_file(path))
+    ['bias', 'weight']
+    >>> torch.save({"step": print}, path)
+    >>> try:
+    ...     load_state_dict_file(path)
+    ... except ValueError as error:
+    ...     print(str(error).split(": ", 1)[1])  # doctest: +ELLIPSIS
+    refused unread: besides tensors it pickles the Python object print, ...
+    """
+    import pickle
+
+    import torch
+    from speechbrain.utils.checkpoints import (
+        hook_on_loading_state_dict_checkpoint,
+    )
+
+    path = Path(path)
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        named = re.search(r"GLOBAL (\S+)", str(error))
+        what = f"the Python object {named[1]}" if named else "Python objects"
+        raise ValueError(
+            f"{path}: refused unread: besides tensors it pickles {what}, "
+            "which could run code when loaded (only plain state dicts are "
+            "read, with torch.load weights_only=True)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - any reason means "not one"
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint: {type(error).__name__}: "
+            f"{(str(error).strip().splitlines() or [''])[0][:200]}"
+        ) from None
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor)
+        for key, value in state_dict.items()
+    ):
+        raise ValueError(
+            f"{path} does not hold a state_dict (a mapping of names to "
+            f"tensors) but a {type(state_dict).__name__}"
+        )
+    return hook_on_loading_state_dict_checkpoint(state_dict)
+
+
+def load_module_strictly(module, path, what="the model"):
+    """Loads a module's every parameter and buffer from a checkpoint file.
+
+    The file is read by :func:`load_state_dict_file`; it must hold exactly
+    the entries of ``module.state_dict()``, with the same shapes.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        Receives the weights.
+    path : str or os.PathLike
+        The checkpoint.
+    what : str
+        What ``module`` is, for the message.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read as a state dict (see
+        :func:`load_state_dict_file`), or it lacks entries of ``module``,
+        holds others, or holds some of another shape: the message names
+        the file and the keys.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> path = Path(tempfile.mkdtemp()) / "model.ckpt"
+    >>> torch.save({}, path)
+    >>> try:
+    ...     load_module_strictly(torch.nn.Linear(2, 3), path)
+    ... except ValueError as error:
+    ...     print(str(error).split(": ", 1)[1])
+    missing weights: bias, weight
+    """
+    state_dict = load_state_dict_file(path)
+    mismatch = compare_state_dicts(module.state_dict(), state_dict)
+    if mismatch:
+        raise ValueError(
+            f"{path} does not fit {what} ({type(module).__name__}; loading "
+            "it would leave random weights): "
+            + mismatch.describe(noun="weights")
+        )
+    module.load_state_dict(state_dict, strict=True)
