@@ -53,7 +53,11 @@ setup(
         "tqdm",
         "matplotlib",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={
+        "dev": ["pytest", "ruff"],
+        # wav2small stream --mic: the PortAudio binding (and PortAudio).
+        "live": ["sounddevice>=0.4"],
+    },
     entry_points={
         "console_scripts": ["wav2small=speechbrain_wav2small.cli:main"],
     },

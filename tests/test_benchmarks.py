@@ -100,3 +100,56 @@ def test_streaming_memory_benchmark_small_run():
     assert all(row["streaming"]["peak_mb"] >= 0 for row in rows)
     assert rows[0]["max_abs_output_difference"] <= 1e-4
     assert "9 MB" in streaming_memory.markdown_table(report)
+
+
+def test_device_budget_small_run(tmp_path):
+    """The device budget of the session's packaged int8 Wav2Small (one
+    0.1 s step): every figure present, positive and consistent."""
+    from fitted_students import packaged_wav2small
+
+    built = packaged_wav2small()
+    assert built["status"] == 0
+    out = tmp_path / "device_budget.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "device_budget.py"),
+            "--model",
+            str(built["package"] / "model.int8.onnx"),
+            "--steps",
+            "0.1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "activations peak" in completed.stdout
+    report = json.loads(out.read_text())
+    activations = report["activations"]
+    assert report["input_shape"] == [1, 48000]
+    for value in (
+        activations["peak_bytes"],
+        activations["largest_tensor"]["bytes"],
+        report["weights_bytes"],
+        report["macs_per_second"],
+        report["macs_per_second_pytorch"],
+    ):
+        assert value > 0
+    assert activations["peak_bytes"] >= activations["largest_tensor"]["bytes"]
+    assert activations["peak_bytes"] >= (
+        activations["peak_int8_bytes"] + activations["peak_float32_bytes"]
+    )
+    whole = activations["peak_bytes"] + report["weights_bytes"]
+    assert report["whole_window_bytes"] == whole
+    assert report["whole_window_fits"] == (whole <= 320 * 1024)
+    assert report["whole_window_excess_bytes"] == max(whole - 320 * 1024, 0)
+    (step,) = report["streaming"]
+    assert step["step_seconds"] == 0.1 and step["carried_state_bytes"] > 0
+    assert step["total_bytes"] == (
+        step["carried_state_bytes"]
+        + step["step_activation_bytes_estimate"]
+        + report["weights_bytes"]
+    )

@@ -300,6 +300,7 @@ def distill_command(out, precision, *extra):
         f"--device={DEVICE}",
         f"--precision={precision}",
         "--debug",
+        "--accept_weak_teacher=True",
         *extra,
     ]
 
@@ -389,6 +390,7 @@ def test_teacher_finetuning_bf16(tmp_path):
             f"--device={DEVICE}",
             "--precision=bf16",
             "--debug",
+            "--accept_weak_teacher=True",
         ]
     )
     check_run(out, "bf16")
@@ -472,6 +474,7 @@ def test_distillation_torchrun_two_processes(tmp_path):
         f"--output_folder={out}",
         "--precision=bf16",
         "--debug",
+        "--accept_weak_teacher=True",
         f"--distributed_backend={BACKEND}",
     ]
     if CPU_MODE:

@@ -70,6 +70,10 @@ def test_teacher_row_exports_a_loadable_teacher(recipe_outputs):
     teacher = load_pretrained_teacher(str(out / "teacher"))
     assert teacher.fingerprint == results["teacher_fingerprint"]
     assert set(results["ccc_vs_human_test1"]) >= {"ccc", "loss"}
+    # Two debug batches make a weak teacher: accepted, with a warning.
+    guard = results["teacher_guard"]
+    assert guard["weak"] and guard["accepted"]
+    assert results["warning"].startswith("Weak teacher after teacher fine")
     # SpeechBrain's experiment folder: the script and resolved hparams.
     assert (out / "train.py").read_text() == (
         REPO / "recipes/MSP-Podcast/teacher/train.py"
@@ -94,6 +98,10 @@ def test_recipe_rows_produce_their_files(recipe_outputs):
     assert results["parameters"] == 10_806
     assert results["precision"] == "fp32"
     assert results["teacher_fingerprint"].startswith("sha256:")
+    # The guard's verdict on the label caches, and its warning if weak.
+    guard = results["teacher_guard"]
+    assert set(guard["figures"]) == {"arousal", "dominance", "valence"}
+    assert (results.get("warning") is not None) == guard["weak"]
     export = out / "export" / Path(results["checkpoint"]).name
     if "export_error" in results:
         # A debug run trains two batches: its near-constant outputs may fail
@@ -195,6 +203,8 @@ def distill_flags(recipe_outputs, out, batch_size):
         f"--batch_size={batch_size}",
         "--number_of_epochs=1",
         "--export_held_out_items=8",
+        # The untrained sample teacher fails the weak-teacher guard.
+        "--accept_weak_teacher=True",
     ]
 
 

@@ -58,6 +58,11 @@ COMMANDS = {
         "predict",
         "predict arousal, dominance, valence for audio files and folders",
     ),
+    "stream": Command(
+        "stream",
+        "live arousal, dominance, valence from a microphone, standard input "
+        "or a file",
+    ),
 }
 
 # What argparse takes for a positional value although it starts with "-"

@@ -110,11 +110,24 @@ def metrics_table(results):
     | evaluation | arousal | dominance | valence | mean |
     |---|---|---|---|---|
     | ccc | 0.600 | 0.500 | 0.400 | 0.500 |
+
+    A run that went on past a warning (a weak teacher accepted with
+    ``--accept_weak_teacher``) carries it above the table:
+
+    >>> print(metrics_table({"warning": "Weak teacher: dominance 0.1"}))
+    > **Warning:** Weak teacher: dominance 0.1
+    <BLANKLINE>
+    No evaluation results were given when this folder was packaged (`wav2small package --results results.json`).
     """
-    rows = ccc_rows(results or {})
+    results = results or {}
+    # A model a user was warned about must not be shared as if all was well.
+    warning = results.get("warning")
+    head = [f"> **Warning:** {warning}", ""] if warning else []
+    rows = ccc_rows(results)
     if not rows:
-        return NO_RESULTS
+        return "\n".join([*head, NO_RESULTS])
     lines = [
+        *head,
         "| evaluation | arousal | dominance | valence | mean |",
         "|---|---|---|---|---|",
     ]

@@ -35,6 +35,7 @@ from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import msp_podcast_id, podcasts_in, prepare_msp_podcast
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
+from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.dataio.audio import audio_info, find_audio_files
 from speechbrain_wav2small.dataio.pipelines import (
     audio_pipeline,
@@ -47,6 +48,11 @@ from speechbrain_wav2small.labelling import (
     merge_label_caches,
     read_label_cache,
 )
+from speechbrain_wav2small.labelling.external import (
+    TeacherLabelsError,
+    read_teacher_labels,
+    write_external_caches,
+)
 from speechbrain_wav2small.objectives import CCCStats
 from speechbrain_wav2small.teachers import load_teacher, teacher_hparams_file
 from speechbrain_wav2small.training.augment import augment_and_mix
@@ -54,6 +60,12 @@ from speechbrain_wav2small.training.reporting import (
     append_history,
     update_results,
     write_test_outputs,
+)
+from speechbrain_wav2small.training.teacher_guard import (
+    WeakTeacherError,
+    assess_teacher,
+    concordance,
+    enforce_verdict,
 )
 from speechbrain_wav2small.utils.complexity import count_parameters
 from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
@@ -300,6 +312,101 @@ def pseudo_label(hparams, manifests, splits, device, precision):
             labeller.label_manifest(source, out)
 
 
+def label_from_csv(hparams, manifests, splits):
+    """Label caches of ``splits`` from the CSV ``teacher_labels``.
+
+    The table is validated (columns, finite values, duplicates, range) and
+    every training file must be in it; its content fingerprint goes into
+    each cache's sidecar, so that a cache made from another CSV (or by a
+    teacher model) is refused rather than mixed.
+    """
+    table = read_teacher_labels(hparams["teacher_labels"])
+    counts = write_external_caches(
+        table,
+        {split: manifests[split] for split in splits},
+        {split: label_cache_path(hparams, split) for split in splits},
+        required=["Train"],
+    )
+    logger.info(
+        "Teacher labels from %s (%s): %s",
+        hparams["teacher_labels"],
+        table["fingerprint"],
+        counts,
+    )
+
+
+def human_labels(manifest):
+    """ID -> human [arousal, dominance, valence] of a prepared manifest
+    (rows without a numeric label in every dimension are left out)."""
+    labels = {}
+    with open(manifest, newline="", encoding="utf-8") as stream:
+        for row in csv.DictReader(stream):
+            try:
+                labels[row["ID"]] = [float(row[d]) for d in DIMENSIONS]
+            except (KeyError, TypeError, ValueError):
+                continue
+    return labels
+
+
+def _paired(cache, human):
+    """Teacher and human labels of the clips both have, as two lists."""
+    ids = [i for i in cache["labels"] if i in human]
+    return (
+        [cache["labels"][i]["labels"] for i in ids],
+        [human[i] for i in ids],
+    )
+
+
+def check_label_caches(hparams, manifests):
+    """The weak-teacher verdict on the label caches, before training.
+
+    Spread: the Train labels against the human labels of the same clips
+    (or against the typical human spread where there are none); CCC: the
+    Development labels against its human labels, when it has them.
+
+    Returns
+    -------
+    dict
+        The record for ``results.json`` (see
+        :func:`~speechbrain_wav2small.training.teacher_guard.enforce_verdict`).
+
+    Raises
+    ------
+    WeakTeacherError
+        The labels are below the thresholds and ``accept_weak_teacher`` is
+        not set.
+    """
+    train = read_label_cache(label_cache_path(hparams, "Train"))
+    teacher, human = _paired(train, human_labels(manifests["Train"]))
+    if len(teacher) < 2:
+        teacher = [entry["labels"] for entry in train["labels"].values()]
+        human = None
+    dev_teacher, dev_human = _paired(
+        read_label_cache(label_cache_path(hparams, "Development")),
+        human_labels(manifests["Development"]),
+    )
+    ccc = None
+    if len(dev_teacher) >= 2:
+        values = concordance(dev_teacher, dev_human)
+        ccc = {
+            f"ccc_{d}": float(v)
+            for d, v in zip(DIMENSIONS, values, strict=True)
+        }
+    verdict = assess_teacher(
+        ccc=ccc,
+        teacher_labels=teacher,
+        human_labels=human,
+        min_ccc=hparams["min_teacher_ccc"],
+        min_spread_ratio=hparams["min_teacher_spread_ratio"],
+    )
+    source = hparams["teacher_labels"] or "the teacher's labels"
+    return enforce_verdict(
+        verdict,
+        f"pseudo-labelling ({source}: Train spread, Development CCC)",
+        hparams["accept_weak_teacher"],
+    )
+
+
 def write_noise_manifest(noise_folder, out_csv):
     """A SpeechBrain CSV (ID, duration, wav) of the noise recordings."""
     rows = []
@@ -455,6 +562,15 @@ if __name__ == "__main__":
         raise ValueError(
             f"targets must be 'cache' or 'on_the_fly', not {hparams['targets']}"
         )
+    if hparams["teacher_labels"] and (
+        hparams["targets"] != "cache" or hparams["extra_audio"]
+    ):
+        raise ValueError(
+            "teacher_labels (a CSV of teacher predictions) needs targets: "
+            "cache and no extra_audio: no teacher model is there to label "
+            "augmented batches or other audio (add the extra files to the "
+            "CSV and to a manifest instead)"
+        )
     run_on_main(
         prepare_msp_podcast,
         kwargs={
@@ -489,10 +605,42 @@ if __name__ == "__main__":
     splits = []
     if hparams["targets"] == "cache":
         splits = ["Train", "Development", hparams["test_split"]]
-    run_on_main(
-        pseudo_label,
-        args=[hparams, manifests, splits, brain.device, brain.eval_precision],
-    )
+    if hparams["teacher_labels"]:
+        # Every rank validates the CSV, so a bad one stops them all.
+        try:
+            read_teacher_labels(hparams["teacher_labels"])
+        except TeacherLabelsError as error:
+            sys.exit(f"teacher_labels refused: {error}")
+        run_on_main(label_from_csv, args=[hparams, manifests, splits])
+    else:
+        run_on_main(
+            pseudo_label,
+            args=[
+                hparams,
+                manifests,
+                splits,
+                brain.device,
+                brain.eval_precision,
+            ],
+        )
+    # The guard reads the caches (on every rank, so all stop together);
+    # on the fly there are no caches to judge before training.
+    guard = None
+    if hparams["targets"] == "cache":
+        try:
+            guard = check_label_caches(hparams, manifests)
+        except WeakTeacherError as error:
+            results_file = os.path.join(
+                hparams["output_folder"], "results.json"
+            )
+            if if_main_process():
+                update_results(
+                    results_file,
+                    {"teacher_guard": error.record, "error": str(error)},
+                )
+            sys.exit(f"{error}\n(recorded in {results_file})")
+        if guard["warning"] and if_main_process():
+            logger.warning(guard["warning"])
     if hparams["noise_folder"]:
         run_on_main(
             write_noise_manifest,
@@ -523,7 +671,12 @@ if __name__ == "__main__":
             "checkpoint": str(
                 brain.checkpointer.find_checkpoint(max_key="ccc").path
             ),
+            "teacher_labels": hparams["teacher_labels"],
         }
+        if guard is not None:
+            results["teacher_guard"] = guard
+            if guard["warning"]:
+                results["warning"] = guard["warning"]
         try:
             export = export_best_student(brain, hparams, manifests, fingerprint)
             results["onnx_bytes"] = export["bytes"]

@@ -22,6 +22,7 @@ import os
 import sys
 
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import prepare_msp_podcast
 from speechbrain.utils.distributed import if_main_process, run_on_main
@@ -35,6 +36,11 @@ from speechbrain_wav2small.training.augment import augment_and_mix
 from speechbrain_wav2small.training.teacher import (
     backbone_param_groups,
     export_teacher,
+)
+from speechbrain_wav2small.training.teacher_guard import (
+    WeakTeacherError,
+    assess_teacher,
+    enforce_verdict,
 )
 from speechbrain_wav2small.utils.distributed import CPUDistributedMixin, unwrap
 from speechbrain_wav2small.utils.durable import atomic_write
@@ -156,6 +162,25 @@ class TeacherBrain(CPUDistributedMixin, sb.Brain):
                 test_stats=stats,
             )
             self.test_stats = stats
+            self.test_ccc_stats = self.ccc_stats
+
+
+def guard_teacher(brain, hparams):
+    """The weak-teacher verdict of the fine-tuned teacher.
+
+    CCC: the best checkpoint's Development figures; spread: its Test1
+    predictions against the human labels of the same clips (see
+    :mod:`speechbrain_wav2small.training.teacher_guard`).
+    """
+    checkpoint = brain.checkpointer.find_checkpoint(max_key="ccc")
+    stats = brain.test_ccc_stats
+    return assess_teacher(
+        ccc=checkpoint.meta if checkpoint is not None else None,
+        teacher_labels=torch.cat(stats.predictions).numpy(),
+        human_labels=torch.cat(stats.targets).numpy(),
+        min_ccc=hparams["min_teacher_ccc"],
+        min_spread_ratio=hparams["min_teacher_spread_ratio"],
+    )
 
 
 def dataio_prepare(hparams, manifests):
@@ -232,4 +257,20 @@ if __name__ == "__main__":
             "teacher_fingerprint": fingerprint,
             "ccc_vs_human_test1": brain.test_stats,
         }
+        where = "teacher fine-tuning (Development CCC, Test1 spread)"
+        verdict = guard_teacher(brain, hparams)
+        try:
+            guard = enforce_verdict(
+                verdict, where, hparams["accept_weak_teacher"]
+            )
+        except WeakTeacherError as error:
+            # The verdict goes into results.json before the run stops, so
+            # that the chain (and a user) can read why.
+            results.update(teacher_guard=error.record, error=str(error))
+            atomic_write(hparams["results_file"], json.dumps(results, indent=2))
+            sys.exit(f"{error}\n(verdict in {hparams['results_file']})")
+        results["teacher_guard"] = guard
+        if guard["warning"]:
+            results["warning"] = guard["warning"]
+            print(f"WARNING: {guard['warning']}", file=sys.stderr)
         atomic_write(hparams["results_file"], json.dumps(results, indent=2))
