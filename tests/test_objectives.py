@@ -136,8 +136,11 @@ def test_stats_drive_checkpointer_max_keys(tmp_path):
             targets + noise * torch.randn(40, 3),
             targets,
         )
+        # Named: SpeechBrain names checkpoints by the second, and reuses a
+        # deleted name within one second (then keeps both).
         checkpointer.save_and_keep_only(
             meta={"epoch": epoch, **stats.summarize()},
+            name=f"epoch{epoch}",
             max_keys=["ccc"],
             num_to_keep=1,
             keep_recent=False,
