@@ -74,6 +74,27 @@ class AtomicCheckpointer(Checkpointer):
             os.replace(_partial(final), final)
         return checkpoint
 
+    def save_and_keep_only(self, *args, importance_keys=None, **kwargs):
+        """As ``Checkpointer.save_and_keep_only``, with its own key list.
+
+        SpeechBrain's default ``importance_keys=[]`` is one list shared by
+        every call, and ``keep_recent`` appends to it: after one call with
+        ``keep_recent=True`` every later call in the process also keeps the
+        newest checkpoint. Each call here gets a fresh list.
+
+        Arguments
+        ---------
+        *args : tuple
+            As ``Checkpointer.save_and_keep_only``.
+        importance_keys : list, optional
+            As ``Checkpointer.save_and_keep_only``.
+        **kwargs : dict
+            As ``Checkpointer.save_and_keep_only``.
+        """
+        super().save_and_keep_only(
+            *args, importance_keys=list(importance_keys or []), **kwargs
+        )
+
     def _save_checkpoint_metafile(self, fpath, *args, **kwargs):
         """Writes the metafile under its temporary name, flushed to disk."""
         meta = super()._save_checkpoint_metafile(
