@@ -5,12 +5,23 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo bench-inference bench-pipeline lint format clean
+.PHONY: venv web browser test demo students bench-inference bench-pipeline lint format clean
 
 venv:
 	PYTHON=$(PYTHON) bash tools/make_venv.sh $(VENV)
 
-test: venv
+# The live web page's runtime: onnxruntime-web at the version pinned in
+# speechbrain_wav2small/web/package-lock.json, copied into web/vendor/.
+web:
+	bash tools/build_web.sh
+
+# What the browser test needs: Debian's Chromium and the page's runtime
+# (best effort: what cannot be installed here is reported, and the test
+# then skips, except under CI, where it fails).
+browser:
+	bash tools/install_browser.sh
+
+test: venv browser
 	$(PY) -m pytest -q tests --doctest-modules speechbrain_wav2small
 
 DEMO ?= demo_output
@@ -22,6 +33,18 @@ demo: venv
 	    $(PY) recipes/MSP-Podcast/demo_corpus.py --out $(DEMO)/corpus \
 	        --scale 2 --speech_dir tests/data --noise_dir tests/data
 	$(PY) recipes/MSP-Podcast/run_chain.py --demo \
+	    --data_folder $(DEMO)/corpus --output_folder $(DEMO)
+
+# The paper's comparison on the demo corpus: the teacher and labels of
+# `make demo` (made here if missing), then all six students distilled with
+# their demo settings, tested, exported and timed; writes
+# $(DEMO)/students.json, students.md and students.png. Resumes, and skips
+# students already in the table.
+students: venv
+	test -f $(DEMO)/corpus/Labels/labels_consensus.csv || \
+	    $(PY) recipes/MSP-Podcast/demo_corpus.py --out $(DEMO)/corpus \
+	        --scale 2 --speech_dir tests/data --noise_dir tests/data
+	$(PY) recipes/MSP-Podcast/run_chain.py --demo --students all \
 	    --data_folder $(DEMO)/corpus --output_folder $(DEMO)
 
 # The benchmarks of the README's Performance section (about 6 and 3 minutes

@@ -35,6 +35,16 @@ setup(
         "speechbrain_wav2small.hparams": ["*.yaml", "*/*.yaml"],
         "speechbrain_wav2small.data": ["speech/*.wav", "speech/*.md"],
         "speechbrain_wav2small.packaging": ["templates/*"],
+        # The live page (wav2small serve-web) and, once `make web` has
+        # built it, its onnxruntime-web files.
+        "speechbrain_wav2small": [
+            "web/*.html",
+            "web/*.js",
+            "web/*.css",
+            "web/*.json",
+            "web/vendor-files.txt",
+            "web/vendor/*",
+        ],
     },
     install_requires=[
         "torch>=2.4",

@@ -63,6 +63,7 @@ COMMANDS = {
         "live arousal, dominance, valence from a microphone, standard input "
         "or a file",
     ),
+    "serve-web": Command("serve_web", "serve the live microphone web page"),
 }
 
 # What argparse takes for a positional value although it starts with "-"
