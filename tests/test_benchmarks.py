@@ -29,8 +29,9 @@ def test_inference_benchmark_writes_every_figure(tmp_path):
             "--max_runs",
             "3",
             "--no_streaming",
-            "--cli_runs",
-            "1",
+            # The start-up section packages a model of its own; the CLI's
+            # start-up is tested in test_cli_startup.py.
+            "--no_cli",
             "--out",
             str(out),
         ],

@@ -27,7 +27,6 @@ from speechbrain_wav2small.export import (
     quantization,
     tracing,
 )
-from speechbrain_wav2small.students import build_student
 from speechbrain_wav2small.utils import durable
 from speechbrain_wav2small.utils.model_files import (
     AUDONNX_DEFAULT_YAML,
@@ -356,13 +355,6 @@ def test_auto_falls_back_to_int8_weights(tmp_path, monkeypatch, caplog):
     assert "static int8 refused" in caplog.text
     meta = _session(tmp_path / INT8_FILE).get_modelmeta().custom_metadata_map
     assert json.loads(meta[SESSION_CONFIG_KEY]) == WEIGHTS_ONLY_CONFIG
-    with pytest.raises(ValueError, match="for Wav2Small"):
-        export_onnx(
-            build_student("mobilenetv3_small"),
-            tmp_path / "mobile",
-            "mobilenetv3_small",
-            quantization="static",
-        )
 
 
 def test_dynamic_quantization_mode(tmp_path):

@@ -12,8 +12,10 @@ scores (output ``scores``) and then the student's embeddings (output
 model), :mod:`~speechbrain_wav2small.export.graph` (graph surgery),
 :mod:`~speechbrain_wav2small.export.audonnx_files` (the files audEERING's
 audonnx runs),
-:mod:`~speechbrain_wav2small.export.quantization` and
-:mod:`~speechbrain_wav2small.export.static_quantization` (the int8 model).
+:mod:`~speechbrain_wav2small.export.quantization`,
+:mod:`~speechbrain_wav2small.export.static_quantization` and
+:mod:`~speechbrain_wav2small.export.static_quantization_mobilenet` (the int8
+model).
 
 Authors
  * speechbrain-wav2small contributors 2026

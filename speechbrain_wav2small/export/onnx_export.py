@@ -10,9 +10,9 @@ training (and ``wav2small export`` calls on a checkpoint). It writes
   ``embeddings`` [batch, F], the pooled features the student's head
   reads (338 for Wav2Small; a student without ``embed`` and ``head``
   gets ``scores`` only);
-* ``model.int8.onnx``: the same graph, int8: statically quantised for a
-  Wav2Small given real held-out audio, else int8 weights with float
-  arithmetic (:mod:`~speechbrain_wav2small.export.quantization`); not
+* ``model.int8.onnx``: the same graph, int8: statically quantised given
+  real held-out audio, else int8 weights with float arithmetic
+  (:mod:`~speechbrain_wav2small.export.quantization`); not
   written with ``quantization="none"`` or when it fails its gate.
 
 Each file is written only once it has passed its gate
@@ -150,16 +150,15 @@ def export_onnx(
     overwrite : bool
         Replace an existing export. Without it an existing file is an error.
     quantization : str
-        ``"static"`` (Wav2Small only): int8 weights and calibrated uint8
-        activations, int8 kernels (the fastest). ``"weights"``: int8
-        weights, dequantised in the graph, float arithmetic (the most
-        accurate). ``"dynamic"``: onnxruntime's dynamic quantisation
-        (``ConvInteger``; the head stays float). ``"auto"`` (default):
-        static for Wav2Small given ``held_out_wavs``, weights if static
-        fails the int8 gate (a warning says so), without held-out audio
-        and for the other students. ``"none"``: no int8 model. The
-        report's ``quantization`` says which one was written (``"none"``
-        when none was).
+        ``"static"``: int8 weights and calibrated uint8 activations, int8
+        kernels (the fastest). ``"weights"``: int8 weights, dequantised in
+        the graph, float arithmetic (the most accurate). ``"dynamic"``:
+        onnxruntime's dynamic quantisation (``ConvInteger``; the head
+        stays float). ``"auto"`` (default): static given
+        ``held_out_wavs``, weights if static fails the int8 gate (a
+        warning says so) or without held-out audio. ``"none"``: no int8
+        model. The report's ``quantization`` says which one was written
+        (``"none"`` when none was).
     parity_seconds, parity_batch_sizes : tuple
         Clip durations and batch sizes of the float parity gate.
     max_abs_diff : float

@@ -2,19 +2,20 @@
 
 Modes (:data:`QUANTIZATION_MODES`):
 
-* ``"static"`` (Wav2Small only): uint8 activations calibrated on real
-  held-out audio and int8 weights, so onnxruntime runs the 3x3
-  convolutions with its int8 kernels
-  (:mod:`~speechbrain_wav2small.export.static_quantization`);
+* ``"static"``: uint8 activations calibrated on real held-out audio and
+  int8 weights, so onnxruntime runs the convolutions with its int8
+  kernels: Wav2Small's 3x3 convolutions
+  (:mod:`~speechbrain_wav2small.export.static_quantization`), every
+  convolution of a MobileNet's backbone but the stem
+  (:mod:`~speechbrain_wav2small.export.static_quantization_mobilenet`);
 * ``"weights"``: int8 weights dequantised in the graph, float arithmetic
   (:func:`~speechbrain_wav2small.export.graph.int8_weights`); the int8
   weights cost nothing in accuracy (CCC vs float >= 0.9995 on the test
   students);
 * ``"dynamic"``: onnxruntime's dynamic int8 (``ConvInteger``), which lost
   up to 0.002 CCC there;
-* ``"auto"``: static for Wav2Small given real held-out audio, then
-  weights if static fails the int8 gate; weights otherwise
-  (:func:`int8_modes`);
+* ``"auto"``: static given real held-out audio, then weights if static
+  fails the int8 gate; weights otherwise (:func:`int8_modes`);
 * ``"none"``: no int8 model (float only, no int8 gate).
 
 In every mode the log-mel front end stays float: quantising it wrecks the
@@ -37,6 +38,9 @@ from speechbrain_wav2small.export.static_quantization import (
     on_files,
     quantize_fast_path,
 )
+from speechbrain_wav2small.export.static_quantization_mobilenet import (
+    quantize_mobilenet,
+)
 from speechbrain_wav2small.export.wrappers import BranchingWav2Small
 from speechbrain_wav2small.utils.model_files import (
     SESSION_CONFIG_KEY,
@@ -50,9 +54,9 @@ DEFAULT_QUANTIZATION = "auto"
 
 #: What each mode gives, in words (the CLI's help is made from these).
 MODE_HELP = {
-    "auto": "static for Wav2Small given held-out audio, falling back to "
-    "weights if static fails the int8 gate; weights otherwise",
-    "static": "calibrated int8 activations and int8 kernels (Wav2Small only)",
+    "auto": "static given held-out audio, falling back to weights if "
+    "static fails the int8 gate; weights otherwise",
+    "static": "calibrated int8 activations and int8 kernels",
     "weights": "int8 weights, float arithmetic",
     "dynamic": "onnxruntime's dynamic int8",
     "none": "float model only: no int8 file and no int8 check",
@@ -77,39 +81,40 @@ def modes_help():
     return "; ".join(f"{mode!r}: {MODE_HELP[mode]}" for mode in MODE_HELP)
 
 
-def check_mode(quantization, is_wav2small):
-    """Raises ``ValueError`` for an unknown mode, or ``"static"`` for a
-    student other than Wav2Small.
+def check_mode(quantization, is_wav2small=None):
+    """Raises ``ValueError`` for an unknown mode.
+
+    Every mode is open to every student; ``is_wav2small`` is accepted for
+    the callers written when ``"static"`` was for Wav2Small only.
 
     Example
     -------
-    >>> check_mode("weights", is_wav2small=False)
-    >>> check_mode("none", is_wav2small=False)
     >>> check_mode("static", is_wav2small=False)
+    >>> check_mode("int4")
     Traceback (most recent call last):
     ...
-    ValueError: quantization='static' is for Wav2Small students
+    ValueError: quantization must be one of ('auto', 'static', 'weights', \
+'dynamic', 'none'), got 'int4'
     """
     if quantization not in QUANTIZATION_MODES:
         raise ValueError(
             f"quantization must be one of {QUANTIZATION_MODES}, "
             f"got {quantization!r}"
         )
-    if quantization == "static" and not is_wav2small:
-        raise ValueError("quantization='static' is for Wav2Small students")
 
 
-def int8_modes(quantization, is_wav2small, real_audio):
+def int8_modes(quantization, is_wav2small=None, real_audio=False):
     """The modes to try, in order, until one passes the int8 gate (none
     for ``"none"``).
 
     Static int8 is only as good as its calibration audio: ``"auto"`` tries
-    it only for Wav2Small with the user's own held-out audio
-    (``real_audio``).
+    it, for every student, only with the user's own held-out audio
+    (``real_audio``). ``is_wav2small`` is accepted for the callers written
+    when static was for Wav2Small only; it changes nothing.
 
     Example
     -------
-    >>> int8_modes("auto", is_wav2small=True, real_audio=True)
+    >>> int8_modes("auto", is_wav2small=False, real_audio=True)
     ['static', 'weights']
     >>> int8_modes("auto", is_wav2small=True, real_audio=False)
     ['weights']
@@ -120,10 +125,7 @@ def int8_modes(quantization, is_wav2small, real_audio):
         return []
     if quantization != "auto":
         return [quantization]
-    modes = ["weights"]
-    if is_wav2small and real_audio:
-        modes.insert(0, "static")
-    return modes
+    return ["static", "weights"] if real_audio else ["weights"]
 
 
 def quantization_metadata(mode):
@@ -143,6 +145,11 @@ def quantization_metadata(mode):
 
 def quantize(float_model, front_end, mode, calibration_clips=(), channels=None):
     """int8 weights for the convolutions and the head; front end float.
+
+    ``"static"`` quantises a branching graph (Wav2Small's, with the flag
+    output of :class:`BranchingWav2Small`) on its fast path
+    (:func:`quantize_fast_path`), any other (a MobileNet's) as one graph
+    (:func:`quantize_mobilenet`).
 
     Arguments
     ---------
@@ -171,6 +178,9 @@ def quantize(float_model, front_end, mode, calibration_clips=(), channels=None):
         int8_model = quantize(float_model, front_end, "weights")
     """
     targets = _weights_to_quantize(float_model.graph, front_end)
+    outputs = {value.name for value in float_model.graph.output}
+    if mode == "static" and BranchingWav2Small.FLAG not in outputs:
+        return quantize_mobilenet(float_model, front_end, calibration_clips)
     if mode == "static":
         return quantize_fast_path(
             float_model,

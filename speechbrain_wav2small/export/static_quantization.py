@@ -23,6 +23,13 @@ Only the unmasked path (of
 int8 activations; the masked path for padded batches reads the same int8
 weights, dequantised.
 
+The calibration data (:class:`CalibrationClips`), the call on files
+(:func:`on_files`) and the tidying after the quantiser
+(:func:`dequantize_leftover_weights`, :func:`drop_zero_points`,
+:func:`share_identical_constants`) are also those of the MobileNets'
+static path
+(:mod:`~speechbrain_wav2small.export.static_quantization_mobilenet`).
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -61,8 +68,15 @@ class _DropAdvice(logging.Filter):
 
 
 @contextlib.contextmanager
-def _without_advice():
-    """Drops the quantiser's pre-processing advice for the block."""
+def without_advice():
+    """Drops onnxruntime's advice to pre-process the model, logged by its
+    quantisers, for the block.
+
+    Example
+    -------
+    >>> with without_advice():
+    ...     logging.getLogger().warning("run it before quantization")
+    """
     root = logging.getLogger()
     advice = _DropAdvice()
     root.addFilter(advice)
@@ -72,8 +86,24 @@ def _without_advice():
         root.removeFilter(advice)
 
 
-class _Clips(CalibrationDataReader):
-    """Feeds one clip at a time (batch 1, unpadded)."""
+class CalibrationClips(CalibrationDataReader):
+    """The calibration data of every static quantisation: one clip at a
+    time (batch 1, unpadded), as the ONNX inputs ``wavs`` and ``wav_lens``.
+
+    Arguments
+    ---------
+    clips : list of numpy.ndarray
+        1-D float arrays of speech at the model's rate.
+
+    Example
+    -------
+    >>> reader = CalibrationClips([np.zeros(800), np.zeros(400)])
+    >>> feed = reader.get_next()
+    >>> feed["wavs"].shape, feed["wav_lens"].tolist()
+    ((1, 800), [1.0])
+    >>> reader.get_next()["wavs"].shape, reader.get_next()
+    ((1, 400), None)
+    """
 
     def __init__(self, clips):
         """Feeds ``clips`` (1-D float arrays), each with length 1.0."""
@@ -144,11 +174,11 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
         # save little time and cost a QDQ pair and a bias scale each.
         or (node.op_type == "Conv" and _kernel_size(node) == [1, 1])
     ]
-    with _without_advice():
+    with without_advice():
         quantized = on_files(
             quantize_static,
             model,
-            _Clips(calibration_clips),
+            CalibrationClips(calibration_clips),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv", "Relu", "MaxPool"],
             nodes_to_exclude=exclude,
@@ -157,10 +187,10 @@ def quantize_fast_path(model, front_end, flag, calibration_clips, channels):
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
-    _dequantize_leftover_weights(quantized)
-    _drop_zero_points(quantized)
+    dequantize_leftover_weights(quantized)
+    drop_zero_points(quantized)
     _cut_padding(quantized, channels)
-    _share_identical_constants(quantized)
+    share_identical_constants(quantized)
     # The quantiser's long names (v12_DequantizeLinear_Output...) become
     # q0, q1...
     shorten_names(quantized.graph, prefix="q", min_length=4)
@@ -234,9 +264,26 @@ def _fold_weight_padding(model):
     return model_copy
 
 
-def _dequantize_leftover_weights(model):
+def dequantize_leftover_weights(model):
     """Float weights the quantiser left (first conv, masked path, head)
-    become int8 + DequantizeLinear too, so no weight is stored in float."""
+    become int8 + DequantizeLinear too, so no weight is stored in float.
+
+    Edits ``model`` in place: every stored 4-D convolution weight and the
+    weight of every ``Gemm`` stored transposed (a front end's 3-D
+    DFT weight, when folded, stays float).
+
+    Example
+    -------
+    >>> weight = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", 1, [1, 1, 5, 5])],
+    ...     [helper.make_tensor_value_info("y", 1, [1, 2, 3, 3])], [weight])
+    >>> model = helper.make_model(graph)
+    >>> dequantize_leftover_weights(model)
+    >>> [node.op_type for node in model.graph.node]
+    ['DequantizeLinear', 'Conv']
+    """
     graph = model.graph
     stored = {t.name: t for t in graph.initializer}
     axes = {}
@@ -329,11 +376,28 @@ def _nonzero_outside(array, kept):
     return bool(rest.any())
 
 
-def _drop_zero_points(model):
+def drop_zero_points(model):
     """Removes the all-zero per-channel zero points of int8 weights (an
-    optional input, zero by default). Scalar zero points stay: onnxruntime
-    only fuses a Quantize/Dequantize pair around an operator (the max pool
-    computed in uint8) when both carry one."""
+    optional input, zero by default), in place. Scalar zero points stay:
+    onnxruntime only fuses a Quantize/Dequantize pair around an operator
+    (the max pool computed in uint8) when both carry one.
+
+    Example
+    -------
+    >>> stored = [
+    ...     numpy_helper.from_array(np.int8([[1], [2]]), "w"),
+    ...     numpy_helper.from_array(np.float32([0.1, 0.2]), "scale"),
+    ...     numpy_helper.from_array(np.int8([0, 0]), "zero")]
+    >>> node = helper.make_node(
+    ...     "DequantizeLinear", ["w", "scale", "zero"], ["y"])
+    >>> graph = helper.make_graph(
+    ...     [node], "g", [], [helper.make_tensor_value_info("y", 1, [2, 1])],
+    ...     stored)
+    >>> model = helper.make_model(graph)
+    >>> drop_zero_points(model)
+    >>> list(model.graph.node[0].input), len(model.graph.initializer)
+    (['w', 'scale'], 2)
+    """
     graph = model.graph
     stored = {t.name: t for t in graph.initializer}
     for node in graph.node:
@@ -350,8 +414,22 @@ def _drop_zero_points(model):
             graph.initializer.remove(tensor)
 
 
-def _share_identical_constants(model, max_bytes=256):
-    """Stores small identical initializers once."""
+def share_identical_constants(model, max_bytes=256):
+    """Stores small identical initializers (up to ``max_bytes``) once, in
+    place; the nodes that read a dropped copy read the kept one.
+
+    Example
+    -------
+    >>> stored = [numpy_helper.from_array(np.float32([2.0]), name)
+    ...           for name in ("a", "b")]
+    >>> graph = helper.make_graph(
+    ...     [helper.make_node("Add", ["a", "b"], ["y"])], "g", [],
+    ...     [helper.make_tensor_value_info("y", 1, [1])], stored)
+    >>> model = helper.make_model(graph)
+    >>> share_identical_constants(model)
+    >>> list(model.graph.node[0].input), len(model.graph.initializer)
+    (['a', 'a'], 1)
+    """
     graph = model.graph
     first, renamed = {}, {}
     for tensor in list(graph.initializer):

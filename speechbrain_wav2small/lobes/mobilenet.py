@@ -59,6 +59,13 @@ class MobileNetStudent(nn.Module):
         Regression outputs.
     drop_rate : float
         Dropout before timm's classifier (training only).
+    drop_path_rate : float
+        timm's stochastic depth: the chance, growing with depth up to this
+        value, that a residual block is skipped in training (0: never).
+    stem_stride : int
+        Stride (time and mel) of timm's stem convolution: timm builds it
+        with 2; 1 keeps twice the time resolution through the network at
+        about four times the multiply-accumulates.
 
     Example
     -------
@@ -79,6 +86,8 @@ class MobileNetStudent(nn.Module):
         f_max=None,
         n_outputs=3,
         drop_rate=0.0,
+        drop_path_rate=0.0,
+        stem_stride=2,
     ):
         super().__init__()
         self.architecture = architecture
@@ -91,7 +100,10 @@ class MobileNetStudent(nn.Module):
             in_chans=1,
             num_classes=n_outputs,
             drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
         )
+        # Set before the hooks below read the strides.
+        self.backbone.conv_stem.stride = (stem_stride, stem_stride)
         # Valid frames per utterance at the current depth, set only while
         # forward() runs; the hooks below read and update it.
         self._frame_counts = None

@@ -678,13 +678,16 @@ if __name__ == "__main__":
             if guard["warning"]:
                 results["warning"] = guard["warning"]
         try:
-            export = export_best_student(brain, hparams, manifests, fingerprint)
-            results["onnx_bytes"] = export["bytes"]
-            results["int8_vs_float_ccc"] = export["int8_ccc"]
-            if export.get("no_int8_reason"):
-                # The float model is exported; only its int8 copy failed.
-                logger.warning(export["no_int8_reason"])
-                results["no_int8_reason"] = export["no_int8_reason"]
+            if hparams["export_best"]:
+                export = export_best_student(
+                    brain, hparams, manifests, fingerprint
+                )
+                results["onnx_bytes"] = export["bytes"]
+                results["int8_vs_float_ccc"] = export["int8_ccc"]
+                if export.get("no_int8_reason"):
+                    # The float model is exported; only its int8 copy failed.
+                    logger.warning(export["no_int8_reason"])
+                    results["no_int8_reason"] = export["no_int8_reason"]
         except ExportError as error:
             # The trained checkpoint stays; only the ONNX files are refused.
             logger.error("ONNX export refused: %s", error)
