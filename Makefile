@@ -21,8 +21,11 @@ web:
 browser:
 	bash tools/install_browser.sh
 
+# Two pytest workers (pytest-xdist), one test file each at a time, so that
+# module fixtures are built once: most tests wait on subprocesses, file I/O
+# or single-threaded start-up, which a second worker overlaps.
 test: venv browser
-	$(PY) -m pytest -q tests --doctest-modules speechbrain_wav2small
+	$(PY) -m pytest -q -n 2 --dist loadfile tests --doctest-modules speechbrain_wav2small
 
 DEMO ?= demo_output
 

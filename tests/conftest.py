@@ -1,5 +1,6 @@
 """Shared fixtures: real speech from tests/data and small synthetic signals."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import torch
 
 DATA = Path(__file__).parent / "data"
 SPEECH_16K = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "ASR_spk1_snt3.wav")
+
+# Under `make test` two pytest workers share the machine's two cores: one
+# intra-op thread each keeps them from oversubscribing it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
