@@ -269,6 +269,20 @@ def _rows(path):
     return [{k: str(v) for k, v in row.items()} for row in _strict_json(path)]
 
 
+def _interruptible_low_priority():
+    """Runs in the child before ``exec``: restores SIGINT and lowers the
+    priority.
+
+    A suite started in the background (``cmd &``, nohup, some CI runners)
+    inherits SIGINT ignored, and Python then installs no
+    ``KeyboardInterrupt`` handler, so the child would never see Ctrl-C.
+    The lower priority keeps the run from finishing all its files before
+    this poller, on a busy machine, sees the first rows.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.nice(10)
+
+
 def _kill_after(process, partial, lines, signum):
     """Sends ``signum`` to ``process`` once ``partial`` holds ``lines``
     lines; returns its exit status."""
@@ -305,14 +319,12 @@ def test_killed_run_keeps_its_rows_and_resumes(
     args = [str(corpus), "--model", str(package / "model.int8.onnx")]
     args += ["--out", str(out), "--quiet"]
     with open(tmp_path / "run.log", "w") as log:
-        # A lower priority keeps the run from finishing all its files
-        # before this poller, on a busy machine, sees the first rows.
         process = subprocess.Popen(
             _cli(args),
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(10),
+            preexec_fn=_interruptible_low_priority,
         )
     assert _kill_after(process, partial, 5, signum) == status, (
         "the run ended before the signal: "
