@@ -41,9 +41,22 @@ section and its target in an existing JSON and rewrites the table)::
     .venv/bin/python benchmarks/inference.py --only cli --cli_runs 20 \
         --out benchmarks/results/inference.json
 
+Only the MobileNets' static int8 (same replacement rules): per MobileNet,
+fitted on the package's speech (BatchNorm statistics and a ridge head,
+``benchmarks/precision.py``) and exported with ``quantization="static"``
+(its gate reported, not enforced), the onnxruntime float and static int8
+latency on one thread on a 10 s clip, the two timed in turns in one run,
+their ratio, the int8-vs-float CCC on the real speech of ``tests/data``,
+and how many convolutions onnxruntime runs in int8 (whether the CPU has
+VNNI decides how fast those are)::
+
+    .venv/bin/python benchmarks/inference.py --only mobilenet_int8 \
+        --out benchmarks/results/inference.json
+
 Students are exported with :func:`speechbrain_wav2small.export.export_onnx`
-(the shipped export: Wav2Small in its fast form, int8 weights) and run with
-the package's session settings; their weights are random, which does not
+(the shipped export: Wav2Small in its fast form; int8 files statically
+quantised, calibrated on the speech of ``tests/data``) and run with the
+package's session settings; their weights are random, which does not
 change their cost, so the export's int8 accuracy gate is off here. The
 teachers are exported with the TorchScript exporter at a fixed batch of one
 and quantised with onnxruntime's dynamic int8 quantisation.
@@ -95,6 +108,10 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
     build_teacher,
 )
 from speechbrain_wav2small.utils.complexity import count_macs  # noqa: E402
+from speechbrain_wav2small.utils.timing import (  # noqa: E402
+    cpu_model,
+    timed_runs,
+)
 
 DURATIONS = (1, 10)
 RUNTIMES = ("pytorch", "ort_float", "ort_int8")
@@ -113,49 +130,13 @@ CLI_CLIP_SECONDS = 3
 MAX_CLI_SECONDS = 1.0
 CLI_TARGET = "cli_predict_onnx_seconds"
 
+#: The students of the static int8 section, and its clip length (s).
+MOBILENETS = tuple(name for name in STUDENTS if name.startswith("mobilenet"))
+INT8_CLIP_SECONDS = 10
+
 
 # --------------------------------------------------------------------------
 # Measurement helpers
-
-
-def timed_runs(run, min_runs, max_runs, budget_seconds):
-    """Median and all times (s) of ``run()`` after one warm-up call.
-
-    Runs at least ``min_runs`` and at most ``max_runs`` times, and stops
-    between the two once ``budget_seconds`` have passed.
-
-    Arguments
-    ---------
-    run : callable
-        Called without arguments.
-    min_runs, max_runs : int
-        Bounds on the number of timed runs.
-    budget_seconds : float
-        Time after which no run beyond ``min_runs`` starts.
-
-    Returns
-    -------
-    median : float
-        The median time in seconds.
-    times : list of float
-        Every timed run's seconds.
-
-    Example
-    -------
-    >>> median, times = timed_runs(lambda: None, 3, 5, budget_seconds=0.0)
-    >>> len(times), median >= 0
-    (3, True)
-    """
-    run()
-    times = []
-    started = time.perf_counter()
-    while len(times) < max_runs and (
-        len(times) < min_runs or time.perf_counter() - started < budget_seconds
-    ):
-        begin = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times), times
 
 
 def machine_rate(size=2048, repeats=5):
@@ -365,7 +346,7 @@ def export_student(model, name, folder):
         model,
         folder,
         name,
-        # Real speech calibrates the static int8 Wav2Small.
+        # Real speech calibrates the static int8 files.
         held_out_wavs=[REPO / "tests" / "data"],
         # Random weights: untrained MobileNets reach activations where
         # float rounding alone exceeds the parity tolerance, and outputs
@@ -879,6 +860,217 @@ def cli_markdown(cli):
 # Report
 
 
+# --------------------------------------------------------------------------
+# MobileNets: static int8 against float
+
+
+def measure_mobilenet_int8(names, args):
+    """Float vs static int8 onnxruntime figures of each MobileNet.
+
+    Arguments
+    ---------
+    names : list of str
+        MobileNet student names.
+    args : argparse.Namespace
+        Options of :func:`parse_args` (``student_budget``, ``max_runs``).
+
+    Returns
+    -------
+    dict
+        ``clip_seconds``, ``threads``, ``cpu``, ``vnni`` and ``models``:
+        per student the median ``float_seconds`` and ``int8_seconds``,
+        ``speedup`` (float / int8), ``timed_runs``, ``int8_ccc`` (per
+        dimension) and ``int8_min_ccc``, ``int8_convolutions`` and the
+        file ``bytes``; or ``error`` when its export failed.
+    """
+    import precision
+
+    from speechbrain_wav2small.dataio.reference_speech import (
+        reference_speech_clips,
+    )
+    from speechbrain_wav2small.export.static_quantization_mobilenet import (
+        int8_convolutions,
+    )
+
+    clips = reference_speech_clips()
+    wavs = _clip(INT8_CLIP_SECONDS)
+    section = {
+        "clip_seconds": INT8_CLIP_SECONDS,
+        "threads": 1,
+        "cpu": cpu_model(),
+        "vnni": _has_vnni(),
+        "models": {},
+    }
+    workspace = Path(tempfile.mkdtemp(prefix="wav2small-int8-"))
+    try:
+        for name in names:
+            print(f"\n## {name}: static int8", flush=True)
+            folder = workspace / name
+            try:
+                model = precision.fitted_model(name, clips)
+                report = export_onnx(
+                    model,
+                    folder,
+                    name,
+                    held_out_wavs=[REPO / "tests" / "data"],
+                    quantization="static",
+                    # The figures are the point here: a static file that
+                    # fails the gate is still measured, with its CCC.
+                    min_ccc=-1.0,
+                    max_abs_diff=float("inf"),
+                    parity_seconds=(0.5, 3.0),
+                    parity_batch_sizes=(1, 2),
+                )
+            except Exception as error:  # reported; the others still run
+                section["models"][name] = {
+                    "error": f"{type(error).__name__}: {error}"
+                }
+                print(f"export failed: {section['models'][name]['error']}")
+                continue
+            files = report["files"]
+            medians, runs = alternating_medians(
+                {
+                    "float": _ort_runner(files["model.onnx"], False),
+                    "int8": _ort_runner(files["model.int8.onnx"], False),
+                },
+                wavs,
+                min_runs=3,
+                max_runs=args.max_runs,
+                budget_seconds=2 * args.student_budget,
+            )
+            result = {
+                "float_seconds": medians["float"],
+                "int8_seconds": medians["int8"],
+                "speedup": medians["float"] / medians["int8"],
+                "timed_runs": runs,
+                "int8_ccc": report["int8_ccc"],
+                "int8_min_ccc": min(report["int8_ccc"].values()),
+                "int8_convolutions": int8_convolutions(
+                    files["model.int8.onnx"]
+                ),
+                "bytes": report["bytes"],
+            }
+            section["models"][name] = result
+            print(
+                f"float {_ms(result['float_seconds'])}, static int8 "
+                f"{_ms(result['int8_seconds'])} ({result['speedup']:.2f}x, "
+                f"{runs} runs each), CCC int8 vs float >= "
+                f"{result['int8_min_ccc']:.4f}",
+                flush=True,
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+            gc.collect()
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    return section
+
+
+def alternating_medians(runners, wavs, min_runs, max_runs, budget_seconds):
+    """Median seconds of each runner on ``wavs``, the runners taking turns
+    (after one warm-up call each), so that all of them meet the same
+    machine load.
+
+    Arguments
+    ---------
+    runners : dict
+        Name -> callable taking ``wavs``.
+    wavs : numpy.ndarray
+        The input.
+    min_runs, max_runs : int
+        Bounds on the timed runs of each runner.
+    budget_seconds : float
+        Time after which no round beyond ``min_runs`` starts.
+
+    Returns
+    -------
+    medians : dict
+        Name -> median seconds.
+    runs : int
+        Timed runs of each runner.
+
+    Example
+    -------
+    >>> medians, runs = alternating_medians(
+    ...     {"a": len, "b": len}, [0], 2, 4, budget_seconds=0.0)
+    >>> sorted(medians), runs
+    (['a', 'b'], 2)
+    """
+    for run in runners.values():
+        run(wavs)
+    times = {name: [] for name in runners}
+    started = time.perf_counter()
+    runs = 0
+    while runs < max_runs and (
+        runs < min_runs or time.perf_counter() - started < budget_seconds
+    ):
+        for name, run in runners.items():
+            begin = time.perf_counter()
+            run(wavs)
+            times[name].append(time.perf_counter() - begin)
+        runs += 1
+    return {name: statistics.median(t) for name, t in times.items()}, runs
+
+
+def mobilenet_int8_markdown(section):
+    """The static int8 section as a markdown table with its caption.
+
+    Arguments
+    ---------
+    section : dict
+        What :func:`measure_mobilenet_int8` returns.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> section = {"clip_seconds": 10, "cpu": "x", "vnni": False,
+    ...            "models": {"m": {"error": "ValueError: no"}}}
+    >>> mobilenet_int8_markdown(section).splitlines()[-1]
+    '| m | export failed: ValueError: no | | | | | |'
+    """
+    lines = [
+        f"MobileNets, static int8 against float (onnxruntime, one thread, "
+        f"{section['clip_seconds']} s clip, timed in turns; CPU: "
+        f"{section['cpu'] or 'unknown'}, "
+        f"{'with' if section['vnni'] else 'without'} VNNI). CCC: int8 vs "
+        "float on the real speech of tests/data, lowest dimension, for "
+        "students fitted on speech, not trained.",
+        "",
+        "| student | convolutions run in int8 | float | static int8 "
+        "| int8 speed-up | CCC int8 vs float | float / int8 file |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, result in section["models"].items():
+        if "error" in result:
+            lines.append(
+                f"| {name} | export failed: {result['error']} | | | | | |"
+            )
+            continue
+        counts = result["int8_convolutions"]
+        sizes = result["bytes"]
+        lines.append(
+            f"| {name} | {counts['int8']} of {counts['total']} "
+            f"| {_ms(result['float_seconds'])} "
+            f"| {_ms(result['int8_seconds'])} "
+            f"| {result['speedup']:.2f}x | {result['int8_min_ccc']:.4f} "
+            f"| {_size(sizes['model.onnx'])} / "
+            f"{_size(sizes['model.int8.onnx'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _has_vnni():
+    """Whether ``/proc/cpuinfo`` lists a VNNI extension (onnxruntime's
+    fastest uint8 x int8 kernels), or None where it cannot be read."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read().split()
+        return "avx512_vnni" in flags or "avx_vnni" in flags
+    return None
+
+
 def summarize(models, rates):
     """Derived figures and the targets.
 
@@ -1049,6 +1241,8 @@ def parse_args(argv=None):
     3
     >>> parse_args(["--only", "cli", "--cli_runs", "1"]).only
     'cli'
+    >>> parse_args(["--only", "mobilenet_int8"]).only
+    'mobilenet_int8'
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -1073,9 +1267,11 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--only",
-        choices=("cli",),
+        choices=("cli", "mobilenet_int8"),
         help="run only this section; it replaces that section and its "
-        "target in an existing --out, whose other figures are kept",
+        "target in an existing --out, whose other figures are kept "
+        "(mobilenet_int8: the MobileNets of --models, all four by "
+        "default)",
     )
     parser.add_argument(
         "--cli_runs",
@@ -1118,6 +1314,15 @@ def main(argv=None):
         report["cli_startup"] = _run_cli_section(args)
         report.setdefault("targets", {})[CLI_TARGET] = cli_target(
             report["cli_startup"]
+        )
+        _finish(report, args.out, started)
+        return 0
+    if args.only == "mobilenet_int8":
+        names = [name for name in args.models if name in MOBILENETS]
+        report = _read_report(args.out)
+        torch.set_num_threads(1)
+        report["mobilenet_int8"] = measure_mobilenet_int8(
+            names or list(MOBILENETS), args
         )
         _finish(report, args.out, started)
         return 0
@@ -1164,7 +1369,7 @@ def main(argv=None):
         cli = _run_cli_section(args)
         targets[CLI_TARGET] = cli_target(cli)
 
-    cpu = _cpu_model()
+    cpu = cpu_model()
     machine_name = f"{platform.processor() or platform.machine()}"
     if cpu:
         machine_name = f"{cpu}, {os.cpu_count()} cores, 1 thread used"
@@ -1224,8 +1429,8 @@ def report_tables(report):
     Returns
     -------
     list of str
-        The models table, the streaming table and the CLI start-up table,
-        those the report holds.
+        The models table, the streaming table, the CLI start-up table and
+        the MobileNets' static int8 table, those the report holds.
 
     Example
     -------
@@ -1248,6 +1453,8 @@ def report_tables(report):
         tables.append(report["streaming"]["markdown"])
     if report.get("cli_startup"):
         tables.append(cli_markdown(report["cli_startup"]))
+    if report.get("mobilenet_int8"):
+        tables.append(mobilenet_int8_markdown(report["mobilenet_int8"]))
     return tables
 
 
@@ -1292,16 +1499,6 @@ def _finish(report, out, started):
     )
     print(f"\nwritten {out} and {markdown}")
     print(f"wall time {time.perf_counter() - started:.0f} s")
-
-
-def _cpu_model():
-    """The CPU's model name from ``/proc/cpuinfo``, or ``None``."""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    return None
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ Demo (tiny teacher, short training; see ``make demo``):
     python run_chain.py --data_folder demo_corpus --output_folder demo_output \\
         --demo
 
+The paper's comparison instead of one student (``make students``): after
+the teacher and its labels, every student distilled, tested, exported and
+timed, in one table and one plot (``students_table.py``):
+    python run_chain.py --data_folder demo_corpus --output_folder demo_output \\
+        --demo --students all
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
@@ -155,7 +161,8 @@ def main(argv=None):
     Returns
     -------
     int
-        The exit status (0; a failed stage exits with its message).
+        The exit status (0; a failed stage exits with its message; with
+        ``--students``, 1 when a student failed).
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data_folder", required=True)
@@ -180,12 +187,32 @@ def main(argv=None):
         "results then carry a warning",
     )
     parser.add_argument(
+        "--students",
+        help="'all' or comma-separated student names (or YAML paths): "
+        "instead of one student, distil, test, export and time each from "
+        "the same labels, with its own settings (the 'training' block of "
+        "its YAML), and write students.json, students.md and students.png",
+    )
+    parser.add_argument(
+        "--distill_overrides",
+        type=json.loads,
+        default={},
+        help="with --students: JSON of distil/train.py hyperparameters for "
+        "every student, over their own settings, e.g. '{\"lr\": 0.001}'",
+    )
+    parser.add_argument(
         "--predict",
         nargs="*",
         default=[],
         help="audio files or folders to predict on at the end",
     )
     args = parser.parse_args(argv)
+    if args.students:
+        # Imports PyTorch, which the other stages need only in their own
+        # processes; refuses unknown students before any stage runs.
+        from students_table import parse_students, run_students
+
+        students = parse_students(args.students)
     python = sys.executable
     data = str(Path(args.data_folder).resolve())
     out = Path(args.output_folder).resolve()
@@ -234,6 +261,23 @@ def main(argv=None):
             )
         teacher_args = ["--teacher_hparams", "dawn"]
         teacher_args += ["--teacher_source", str(teacher_folder)]
+    if args.students:
+        return run_students(
+            students,
+            out,
+            [python, "distill/train.py", "distill/hparams/distill.yaml"]
+            + ["--data_folder", data, "--label_folder", str(labels)]
+            + teacher_args
+            + common,
+            preset="demo" if args.demo else "full",
+            base_overrides=DEMO_DISTILL if args.demo else {},
+            extra_overrides=args.distill_overrides,
+            teacher_folder=None if args.teacher_labels else teacher_folder,
+            command=shlex.join(
+                ["python", "run_chain.py", *(argv or sys.argv[1:])]
+            ),
+            cwd=HERE,
+        )
     distill_overrides = DEMO_DISTILL if args.demo else {}
     run_stage(
         f"distil {args.student}",
