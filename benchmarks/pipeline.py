@@ -33,6 +33,10 @@ same batches. Sections so far:
   Loader workers running beside the step can also slow the step itself
   on a small machine, which the wait share cannot see: compare the two
   cached runs for that.
+* ``training_speed``: Wav2Small training from cached labels with the
+  recipe as it is against the recipe before its throughput work (2 loader
+  workers whatever the machine, random batches, SpeechBrain's
+  ``DropFreq``), same clips, same seeds. Target: at least 1.5x the audio seconds per wall second.
 
 The teacher is a random-weight stand-in of Dawn's architecture (weights do
 not change the cost): mid-size by default so the run stays short on two
@@ -64,6 +68,7 @@ import soundfile as sf
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from speechbrain.augment import time_domain
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -79,6 +84,7 @@ from speechbrain_wav2small.teachers import (  # noqa: E402
     backbone_config,
     build_teacher,
 )
+from speechbrain_wav2small.training.augment import DropFreq  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 DISTILL_RECIPE = REPO / "recipes" / "MSP-Podcast" / "distill"
@@ -92,6 +98,14 @@ SOURCES = (
     "ASR_spk2_snt1.wav",
     "TTS_LJ050-0131.wav",
 )
+
+#: The distillation recipe's loader workers before they were chosen from
+#: the machine's cores (speechbrain_wav2small/dataio/loading.py).
+BEFORE_NUM_WORKERS = 2
+
+#: Target of the ``training_speed`` section: audio seconds trained per
+#: wall second, recipe now over the recipe before the throughput work.
+SPEEDUP_TARGET = 1.5
 
 #: Mid-size stand-in: 4 transformer layers x 384 on a 256-channel conv
 #: front end, so that a run stays short on a small CPU (the real front end
@@ -334,9 +348,28 @@ def _epoch_times(record):
     }
 
 
-def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
+def _with_speechbrain_drop_freq(augmenter):
+    """Puts SpeechBrain's own ``DropFreq`` back in place of the recipe's
+    (same settings), as the recipe had it before the throughput work."""
+    for name, module in augmenter.augmentations.items():
+        if isinstance(module, DropFreq):
+            augmenter.augmentations[name] = time_domain.DropFreq(
+                drop_freq_low=module.drop_freq_low,
+                drop_freq_high=module.drop_freq_high,
+                drop_freq_count_low=module.drop_freq_count_low,
+                drop_freq_count_high=module.drop_freq_count_high,
+                drop_freq_width=module.drop_freq_width,
+                epsilon=module.epsilon,
+            )
+
+
+def _distill_run(
+    args, recipe, workspace, targets, teacher, num_workers, before=False
+):
     """One recipe-configured training run; per-epoch timings, warm-up
-    epoch dropped."""
+    epoch dropped. ``before``: the recipe's loading and augmentation as
+    they were before the throughput work (:data:`BEFORE_NUM_WORKERS`
+    workers, random batches, SpeechBrain's ``DropFreq``)."""
     overrides = {
         "data_folder": str(workspace),
         "output_folder": str(workspace / "distill"),
@@ -357,11 +390,12 @@ def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
         "Train": str(label_folder / "Train.csv"),
         "Development": str(label_folder / "Development.csv"),
     }
+    if before:
+        _with_speechbrain_drop_freq(hparams["wav_augment"])
+        hparams["dynamic_batching"] = False
+        num_workers = BEFORE_NUM_WORKERS
     recipe.write_training_set(hparams, manifests)
     train_set, _, _ = recipe.dataio_prepare(hparams, manifests)
-    loader_opts = dict(hparams["train_dataloader_opts"])
-    if num_workers is not None:
-        loader_opts["num_workers"] = num_workers
     brain = _TimedDistillationBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -369,6 +403,9 @@ def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
         run_opts={"device": "cpu", "noprogressbar": True},
         teacher=teacher if targets == "on_the_fly" else None,
     )
+    loader_opts = recipe.train_loader_options(brain, train_set, hparams)
+    if num_workers is not None:
+        loader_opts["num_workers"] = num_workers
     # Training only: validation is not part of the step throughput.
     brain.fit(
         hparams["epoch_counter"],
@@ -382,7 +419,7 @@ def _distill_run(args, recipe, workspace, targets, teacher, num_workers):
     }
     return {
         "num_workers": loader_opts["num_workers"],
-        "batch_size": loader_opts["batch_size"],
+        "batch_size": hparams["batch_size"],
         "epochs": epochs,
         **total,
         "hparams": hparams,
@@ -501,10 +538,95 @@ def distillation(args, corpus):
     }
 
 
+def training_speed(args, corpus):
+    """Wav2Small training throughput: the recipe now against the recipe
+    before its throughput work, in one run on the same clips.
+
+    Both runs train from one label cache with the recipe's ``distill.yaml``
+    (8 s crops, augmentation and mixup unless ``--no_augment``), reseeded
+    alike. Before: :data:`BEFORE_NUM_WORKERS` loader workers, random
+    batches and SpeechBrain's ``DropFreq``; now: workers from the machine's
+    cores, length-bucketed batches and the recipe's ``DropFreq``. The rate of each run is its best epoch's
+    (the least disturbed by other processes); the median of the per-epoch
+    ratios is reported beside it.
+
+    Arguments
+    ---------
+    args : argparse.Namespace
+        Options of :func:`parse_args`.
+    corpus : dict
+        ``folder`` and ``items`` of :func:`build_corpus`.
+
+    Returns
+    -------
+    dict
+        ``rows``, the per-run timings, ``target`` and ``passed``.
+    """
+    recipe = _distill_recipe()
+    workspace = corpus["folder"].parent
+    items = corpus["items"]
+    labels = workspace / "distill" / "labels"
+    config = backbone_config("dawn", **MID_SIZE)
+    teacher = build_teacher("dawn", config=config, seed=0)
+    labeller = PseudoLabeller(teacher, batch_seconds=120.0, progress=False)
+    labeller.label(items, labels / "Train.csv", overwrite=True)
+    labeller.label(items[:2], labels / "Development.csv", overwrite=True)
+    runs = {
+        "before": _distill_run(
+            args, recipe, workspace, "cache", None, None, before=True
+        ),
+        "now": _distill_run(args, recipe, workspace, "cache", None, None),
+    }
+    hparams = runs["now"]["hparams"]
+    for run in runs.values():
+        run.pop("hparams", None)
+    crop = hparams["max_train_seconds"]
+    epoch_audio = sum(min(item.duration, crop) for item in items)
+    rates = {
+        name: epoch_audio / min(epoch["loop"] for epoch in run["epochs"])
+        for name, run in runs.items()
+    }
+    speedup = rates["now"] / rates["before"]
+    pairs = statistics.median(
+        before["loop"] / now["loop"]
+        for before, now in zip(
+            runs["before"]["epochs"], runs["now"]["epochs"], strict=True
+        )
+    )
+    rows = [
+        ("student", "wav2small", ""),
+        ("audio per epoch", round(epoch_audio, 1), f"s (crops <= {crop} s)"),
+        ("epochs", args.epochs, "timed, after 1 warm-up"),
+        ("augmentation", "off" if args.no_augment else "recipe defaults", ""),
+        ("before", BEFORE_NUM_WORKERS, "workers, random batches, SB DropFreq"),
+        ("before", round(rates["before"], 1), "audio s/s, best epoch"),
+        (
+            "now",
+            runs["now"]["num_workers"],
+            "workers, length buckets, DropFreq",
+        ),
+        ("now", round(rates["now"], 1), "audio s/s, best epoch"),
+        ("now / before", round(speedup, 2), "x, best epochs"),
+        ("now / before", round(pairs, 2), "x, median epoch pair"),
+    ]
+    return {
+        "rows": rows,
+        "runs": runs,
+        "audio_per_second": rates,
+        "speedup": speedup,
+        "target": (
+            f"Wav2Small trains >= {SPEEDUP_TARGET}x the audio seconds per "
+            "wall second of the recipe before its throughput work"
+        ),
+        "passed": speedup >= SPEEDUP_TARGET,
+    }
+
+
 #: Section name -> function(args, corpus) -> result dict.
 SECTIONS = {
     "pseudo_labelling": pseudo_labelling,
     "distillation": distillation,
+    "training_speed": training_speed,
 }
 
 

@@ -126,6 +126,11 @@ def test_every_output_file_and_column(chain):
     assert report["preset"] == "demo"
     assert "--students" in report["command"]
     assert report["teacher"] is None  # labels from a CSV: no teacher model
+    # The paper's teacher architecture, timed for scale all the same.
+    reference = report["teacher_architecture"]
+    assert reference["name"].startswith("Dawn architecture")
+    assert reference["ms_per_10s"] > 0
+    assert 150e6 < reference["parameters"] < 350e6
     machine = report["machine"]
     assert machine["cpu"] and machine["cores"] >= 1
     assert machine["matmul_gflops_1_thread"] > 0
@@ -181,6 +186,10 @@ def test_every_output_file_and_column(chain):
         line.startswith("Command: `python run_chain.py") for line in table
     )
     assert any("not MSP-Podcast" in line for line in table)
+    assert any(
+        line.startswith("Dawn architecture") and "for scale" in line
+        for line in table
+    )
     png = (out / "students.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 

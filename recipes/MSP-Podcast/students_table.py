@@ -23,7 +23,9 @@ float CCC (lowest dimension), the float and int8 file sizes and latencies,
 and the wall time of the distillation run (training, test and export).
 The plot puts each student's mean CCC against the teacher over its int8
 latency (log scale), the marker's area following the int8 file's size,
-with the teacher's own latency (PyTorch, one thread) as a reference line.
+with the teacher's own latency (PyTorch, one thread) as a reference line,
+and the latency of the paper's teacher architecture (Dawn, random weights)
+as a second one: the demo's teacher is a tiny stand-in, far faster.
 
 A student whose row is complete is skipped on the next run; the others
 resume (SpeechBrain's checkpoints resume the distillation, a finished one
@@ -96,6 +98,11 @@ PRESETS = ("demo", "full")
 #: Latency clip and repeats: a warm-up run, then the median of at least
 #: ``MIN_RUNS`` (at most ``MAX_RUNS``, within ``BUDGET_SECONDS``).
 CLIP_SECONDS = 10
+
+#: The paper's teachers, by kind, as the table names them.
+TEACHER_ARCHITECTURES = {
+    "dawn": "Dawn architecture (wav2vec2-large-robust, 12 layers)",
+}
 MIN_RUNS, MAX_RUNS, BUDGET_SECONDS = 5, 20, 2.0
 
 #: Lines of a failed distillation's output kept in memory for its row.
@@ -205,7 +212,7 @@ def training_settings(student, preset):
 def distil_overrides(student, preset, base=None, extra=None):
     """The overrides of one student's distillation run.
 
-    The chain's own (``base``: the demo's shorter loaders, no augmentation),
+    The chain's own (``base``: the demo's shorter training),
     then the student's settings, then the user's ``extra`` ones. A loader
     option naming its batch size is kept in step with ``batch_size``.
 
@@ -326,6 +333,8 @@ def run_students(
     if teacher_folder is not None and not report.get("teacher"):
         report["teacher"] = teacher_reference(teacher_folder)
     report.setdefault("teacher", None)
+    if not report.get("teacher_architecture"):
+        report["teacher_architecture"] = teacher_architecture_reference()
     if "machine" not in report:
         report["machine"] = machine_info()
     report["rows"] = ordered_rows(rows)
@@ -704,6 +713,47 @@ def teacher_reference(folder, seconds=CLIP_SECONDS):
     }
 
 
+def teacher_architecture_reference(kind="dawn", seconds=CLIP_SECONDS):
+    """The latency of the paper's teacher architecture, for scale.
+
+    The chain's teacher may be the demo's tiny stand-in, far faster than
+    the teacher the paper distils (Dawn: wav2vec2-large-robust pruned to
+    12 layers); the students' speed-up is only meaningful against the
+    latter. Its architecture with random weights (the weights do not change
+    the cost) is timed as :func:`teacher_reference` times the chain's own.
+
+    Arguments
+    ---------
+    kind : str
+        A teacher kind of :func:`speechbrain_wav2small.teachers.backbone_config`.
+    seconds : float
+        Length of the clip.
+
+    Returns
+    -------
+    dict
+        ``name``, ``runtime``, ``ms_per_10s``, ``parameters``.
+    """
+    from speechbrain_wav2small.teachers import backbone_config, build_teacher
+
+    teacher = build_teacher(kind, config=backbone_config(kind), seed=0).eval()
+    wavs = torch.from_numpy(_clip(seconds))
+
+    def run():
+        """One forward pass of the teacher on the clip."""
+        with torch.inference_mode():
+            teacher(wavs)
+
+    with torch_threads(1):
+        median, _ = timed_runs(run, 2, 3, budget_seconds=5.0)
+    return {
+        "name": TEACHER_ARCHITECTURES[kind],
+        "runtime": "PyTorch, 1 thread, random weights",
+        "ms_per_10s": median * 1000 * 10 / seconds,
+        "parameters": sum(p.numel() for p in teacher.parameters()),
+    }
+
+
 def write_outputs(out, report):
     """Writes ``students.json``, ``students.md`` and ``students.png``.
 
@@ -763,6 +813,14 @@ def markdown_table(report):
             f"Teacher: {teacher['ms_per_10s']:.1f} ms per {CLIP_SECONDS} s "
             f"({teacher['runtime']}), {teacher['parameters']:,} parameters."
         )
+    reference = report.get("teacher_architecture")
+    if reference:
+        notes.append(
+            f"{reference['name']}: {reference['ms_per_10s']:,.0f} ms per "
+            f"{CLIP_SECONDS} s ({reference['runtime']}), "
+            f"{reference['parameters']:,} parameters: the paper's teacher, "
+            "for scale."
+        )
     machine = report.get("machine")
     if machine:
         notes.append(
@@ -779,7 +837,8 @@ def plot(report, path):
 
     The x axis is logarithmic; a marker's area follows the int8 file's
     size; a student without an int8 file is drawn hollow at its float
-    latency. The teacher's latency is a dashed vertical line.
+    latency. The chain's teacher's latency is a dashed vertical line, the
+    paper's teacher architecture's a dotted one.
 
     Arguments
     ---------
@@ -835,12 +894,24 @@ def plot(report, path):
             axis.axvline(teacher["ms_per_10s"], color="grey", ls="--")
         )
         labels.append(
-            f"teacher ({teacher['parameters'] / 1e6:.2g}M parameters): "
+            f"this run's teacher ({teacher['parameters'] / 1e6:.2g}M "
+            "parameters): "
             f"{teacher['ms_per_10s']:,.0f} ms ({teacher['runtime']})"
         )
     else:
         handles.append(Line2D([], [], color="none"))
         labels.append("no teacher model (labels from a CSV): no line")
+    reference = report.get("teacher_architecture")
+    if reference:
+        latencies.append(reference["ms_per_10s"])
+        handles.append(
+            axis.axvline(reference["ms_per_10s"], color="C3", ls=":")
+        )
+        labels.append(
+            f"{reference['name']}, {reference['parameters'] / 1e6:.0f}M "
+            f"parameters: {reference['ms_per_10s']:,.0f} ms "
+            f"({reference['runtime']})"
+        )
     axis.legend(handles, labels, loc="lower right", fontsize=8)
     axis.set_xscale("log")
     if latencies:

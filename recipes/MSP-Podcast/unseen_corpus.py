@@ -416,7 +416,7 @@ def generate_corpus(out_dir, source_dir=SOURCE_DIR, scale=1.0, seed=2027):
     rows, factor_rows = [], []
     for split, (count, per_podcast) in SPLITS.items():
         for podcast in podcast_ids[:count]:
-            room = sources["rooms"][rng.integers(len(ROOMS))]
+            room = int(rng.integers(len(ROOMS)))
             background = list(BACKGROUNDS)[rng.integers(len(BACKGROUNDS))]
             host, guest = rng.choice(speakers, 2, replace=False)
             has_guest = rng.uniform() < 0.6
@@ -432,7 +432,7 @@ def generate_corpus(out_dir, source_dir=SOURCE_DIR, scale=1.0, seed=2027):
                 audio = apply_factors(
                     speech,
                     factors,
-                    room,
+                    sources["rooms"][room],
                     sources["backgrounds"][background],
                     rng,
                 )
@@ -444,6 +444,7 @@ def generate_corpus(out_dir, source_dir=SOURCE_DIR, scale=1.0, seed=2027):
                         "FileName": name,
                         **factors,
                         "background": background,
+                        "room": ROOMS[room],
                         "speaker": speaker,
                     }
                 )
@@ -464,7 +465,7 @@ def generate_corpus(out_dir, source_dir=SOURCE_DIR, scale=1.0, seed=2027):
         podcast_ids = podcast_ids[count:]
     atomic_write_csv(
         out / "unseen_factors.csv",
-        ["FileName", *FACTORS, "background", "speaker"],
+        ["FileName", *FACTORS, "background", "room", "speaker"],
         factor_rows,
     )
     atomic_write(

@@ -24,6 +24,11 @@ from speechbrain_wav2small.students import student_hparams_file
 
 TEMPLATE = "templates/hyperparams_inference.yaml"
 
+#: The block of a student YAML that holds its distillation settings (read by
+#: ``run_chain.py --students``): how it was trained, not how it runs, so
+#: left out of a package.
+TRAINING_KEY = "training"
+
 
 def student_name(student, hparams):
     """The name a packaged student goes by.
@@ -53,6 +58,47 @@ def student_name(student, hparams):
     return Path(student_hparams_file(student)).stem
 
 
+def without_block(text, key):
+    r"""YAML ``text`` without its top-level ``key`` block and the comment
+    lines right above it (which describe that block).
+
+    A text operation on purpose: a YAML round trip would keep those
+    comments, attached to the key before.
+
+    Arguments
+    ---------
+    text : str
+        A YAML document.
+    key : str
+        A top-level key.
+
+    Returns
+    -------
+    str
+        The document without the block (unchanged if it has none).
+
+    Example
+    -------
+    >>> text = "a: 1\n\n# b's settings\nb:\n  c: 2\n  # note\n\nd: 3"
+    >>> print(without_block(text, "b"))
+    a: 1
+    <BLANKLINE>
+    d: 3
+    """
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
+    if not starts:
+        return text
+    start = end = starts[0]
+    end += 1
+    # The block: indented or blank lines, up to the next top-level line.
+    while end < len(lines) and (not lines[end].strip() or lines[end][0] == " "):
+        end += 1
+    while start > 0 and lines[start - 1].startswith("#"):
+        start -= 1
+    return "\n".join(lines[:start] + lines[end:])
+
+
 def inference_hparams_yaml(student, hparams, overrides=None):
     """The text of a package's ``hyperparams.yaml``.
 
@@ -75,11 +121,13 @@ def inference_hparams_yaml(student, hparams, overrides=None):
     >>> from speechbrain_wav2small.students import load_student_hparams
     >>> hparams = load_student_hparams("wav2small", {"channels": 8})
     >>> text = inference_hparams_yaml("wav2small", hparams, {"channels": 8})
-    >>> "channels: 8" in text, "pretrainer: !new:" in text
-    (True, True)
+    >>> "channels: 8" in text, "pretrainer: !new:" in text, "training:" in text
+    (True, True, False)
     """
     with open(student_hparams_file(student), encoding="utf-8") as stream:
-        student_text = resolve_references(stream, overrides).getvalue()
+        student_text = without_block(
+            resolve_references(stream, overrides).getvalue(), TRAINING_KEY
+        )
     template = resources.files(__package__).joinpath(TEMPLATE)
     inference = Template(template.read_text(encoding="utf-8")).substitute(
         version=__version__, dimensions=f"[{', '.join(DIMENSIONS)}]"

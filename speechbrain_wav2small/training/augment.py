@@ -6,11 +6,91 @@ source's targets and a mixture gets the same mixture of targets; with the
 teacher on the fly (``targets=None``) the teacher labels the very waveform
 the student sees, after both.
 
+:class:`DropFreq` is SpeechBrain's frequency dropout with its filter laid
+out for oneDNN's fast convolution path (the recipes' augmentation spent
+most of its time in it).
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
 
 import torch
+import torch.nn.functional as F
+from speechbrain.augment import time_domain
+from speechbrain.processing.signal_processing import convolve1d, notch_filter
+
+#: Taps of the band-stop filter (SpeechBrain 1.1.2's DropFreq).
+DROP_FREQ_TAPS = 101
+
+
+class DropFreq(time_domain.DropFreq):
+    """SpeechBrain's ``DropFreq`` (same arguments, same random draws, same
+    filter), with the filter applied about ten times faster on CPU.
+
+    SpeechBrain 1.1.2 builds the band-stop filter as a [1, taps, 1] tensor
+    and transposes it into conv1d's weight; that view has a stride of 1 on
+    its (single) input-channel axis, which oneDNN takes for a channels-last
+    weight and runs through a path ten times slower: 2.0 s instead of 0.2 s
+    for a batch of 16 x 8 s on two cores, three quarters of the recipe's
+    augmentation time. Here the same filter is copied into conv1d's
+    standard layout. Inputs of [batch, time, channels] go to SpeechBrain's
+    own code unchanged.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        As for :class:`speechbrain.augment.time_domain.DropFreq`.
+
+    Example
+    -------
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> wavs = torch.randn(2, 16000)
+    >>> ours = DropFreq()(wavs)
+    >>> _ = torch.manual_seed(0)
+    >>> wavs = torch.randn(2, 16000)
+    >>> theirs = time_domain.DropFreq()(wavs)
+    >>> bool(torch.allclose(ours, theirs, atol=1e-5))
+    True
+    """
+
+    def forward(self, waveforms):
+        """Drops 1-3 random frequency bands from each waveform.
+
+        Arguments
+        ---------
+        waveforms : torch.Tensor
+            [batch, time] (or [batch, time, channels], handled by
+            SpeechBrain's implementation).
+
+        Returns
+        -------
+        torch.Tensor
+            Filtered waveforms, same shape.
+        """
+        if waveforms.dim() != 2:
+            return super().forward(waveforms)
+        # The draws and the filter of SpeechBrain's forward, in its order.
+        drop_count = torch.randint(
+            low=self.drop_freq_count_low,
+            high=self.drop_freq_count_high + 1,
+            size=(1,),
+        )
+        drop_range = self.drop_freq_high - self.drop_freq_low
+        frequencies = (
+            torch.rand(drop_count) * drop_range + self.drop_freq_low
+        ).clamp(min=self.epsilon)
+        pad = DROP_FREQ_TAPS // 2
+        band_stop = torch.zeros(1, DROP_FREQ_TAPS, 1)
+        band_stop[0, pad, 0] = 1
+        for frequency in frequencies:
+            notch = notch_filter(
+                frequency, DROP_FREQ_TAPS, self.drop_freq_width
+            )
+            band_stop = convolve1d(band_stop, notch, pad)
+        # A fresh [1, 1, taps] tensor: conv1d's standard weight layout.
+        kernel = band_stop.flatten().to(waveforms).view(1, 1, -1).clone()
+        return F.conv1d(waveforms.unsqueeze(1), kernel, padding=pad)[:, 0]
 
 
 def augment_and_mix(

@@ -19,6 +19,8 @@ import time
 
 import torch
 
+from speechbrain_wav2small.dataio.loading import usable_cores
+
 
 def timed_runs(run, min_runs, max_runs, budget_seconds):
     """Median and all times (s) of ``run()`` after one warm-up call.
@@ -161,15 +163,10 @@ def machine_info():
     >>> info["cores"] >= info["usable_cores"] >= 1
     True
     """
-    usable = (
-        len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count()
-    )
     return {
         "cpu": cpu_model() or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "usable_cores": usable,
+        "usable_cores": usable_cores(),
         "platform": platform.platform(),
         "torch": torch.__version__,
         "matmul_gflops_1_thread": round(matmul_gflops(), 1),

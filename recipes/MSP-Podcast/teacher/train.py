@@ -202,6 +202,10 @@ def dataio_prepare(hparams, manifests):
             dataset = dataset.filtered_sorted(
                 sort_key="duration", reverse=hparams["sorting"] == "descending"
             )
+        elif not training:
+            # Evaluation batches of similar lengths pad (and compute) less;
+            # its scores are corpus-level, so the order changes nothing.
+            dataset = dataset.filtered_sorted(sort_key="duration")
         datasets[split] = dataset
     return datasets
 

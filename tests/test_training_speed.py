@@ -1,0 +1,161 @@
+"""What makes CPU training faster changes nothing else.
+
+The recipe's ``DropFreq`` gives SpeechBrain's output for the same draws;
+loader workers follow the machine's cores in both recipes (and a user's
+``--num_workers`` still wins); evaluation sets are read in order of
+duration; the pipeline benchmark's before/now section runs and its verdict
+follows its figures.
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.augment import time_domain
+
+from speechbrain_wav2small.dataio.loading import loader_workers
+from speechbrain_wav2small.training.augment import DropFreq
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes" / "MSP-Podcast"
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("samples", [3_000, 48_000])
+def test_drop_freq_matches_speechbrain(seed, samples):
+    settings = {"drop_freq_count_low": 1, "drop_freq_count_high": 3}
+    wavs = torch.randn(3, samples, generator=torch.Generator().manual_seed(9))
+    torch.manual_seed(seed)
+    ours = DropFreq(**settings)(wavs)
+    torch.manual_seed(seed)
+    theirs = time_domain.DropFreq(**settings)(wavs)
+    assert ours.shape == wavs.shape
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    # It filters: the output is not the input.
+    assert (ours - wavs).abs().max() > 1e-3
+
+
+def test_drop_freq_leaves_multichannel_input_to_speechbrain():
+    wavs = torch.randn(2, 8_000, 2)
+    torch.manual_seed(0)
+    ours = DropFreq()(wavs)
+    torch.manual_seed(0)
+    theirs = time_domain.DropFreq()(wavs)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "cores, workers", [(1, 0), (2, 0), (3, 0), (4, 1), (8, 2), (16, 4), (96, 4)]
+)
+def test_loader_workers_follow_the_cores(cores, workers):
+    assert loader_workers(cores) == workers
+
+
+def _recipe_hparams(path, overrides):
+    with open(path, encoding="utf-8") as stream:
+        return load_hyperpyyaml(stream, overrides)
+
+
+def test_recipes_take_loader_workers_from_the_machine(tmp_path):
+    sys.path.insert(0, str(RECIPES))
+    try:
+        from run_chain import DEMO_TEACHER
+    finally:
+        sys.path.remove(str(RECIPES))
+    common = {"data_folder": str(tmp_path), "output_folder": str(tmp_path)}
+    # The chain passes them on the command line, where YAML reads them.
+    teacher = {
+        **common,
+        **{k: yaml.safe_load(v) for k, v in DEMO_TEACHER.items()},
+    }
+    cases = [
+        (RECIPES / "distill" / "hparams" / "distill.yaml", common),
+        (RECIPES / "teacher" / "hparams" / "train_dawn.yaml", teacher),
+    ]
+    for path, overrides in cases:
+        hparams = _recipe_hparams(path, overrides)
+        for loader in ("train_dataloader_opts", "valid_dataloader_opts"):
+            assert hparams[loader]["num_workers"] == loader_workers(), path
+        # The user's choice wins, in both loaders.
+        hparams = _recipe_hparams(path, {**overrides, "num_workers": 3})
+        assert hparams["train_dataloader_opts"]["num_workers"] == 3
+        assert hparams["valid_dataloader_opts"]["num_workers"] == 3
+
+
+def test_distillation_evaluates_in_order_of_duration(tmp_path):
+    """Development and test sets come out sorted by duration."""
+    spec = importlib.util.spec_from_file_location(
+        "distill_recipe_for_sorting", RECIPES / "distill" / "train.py"
+    )
+    distill_recipe = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(RECIPES / "distill"))
+    try:
+        spec.loader.exec_module(distill_recipe)
+    finally:
+        sys.path.remove(str(RECIPES / "distill"))
+    header = "ID,duration,wav,arousal,dominance,valence\n"
+    durations = [3.0, 1.0, 2.5, 0.5]
+    wav = REPO / "tests" / "data" / "ASR_spk1_snt1.wav"
+    ids = [f"MSP-PODCAST_0001_{i:04d}" for i in range(len(durations))]
+    rows = [
+        f"{utterance},{duration},{wav},0.5,0.5,0.5\n"
+        for utterance, duration in zip(ids, durations, strict=True)
+    ]
+    manifests = {}
+    for split in ("Train", "Development", "Test1"):
+        manifests[split] = str(tmp_path / f"{split}.csv")
+        Path(manifests[split]).write_text(header + "".join(rows))
+    hparams = _recipe_hparams(
+        RECIPES / "distill" / "hparams" / "distill.yaml",
+        {
+            "data_folder": str(tmp_path),
+            "output_folder": str(tmp_path / "out"),
+            "targets": "on_the_fly",
+            "exclude_test_podcasts": False,
+        },
+    )
+    distill_recipe.write_training_set(hparams, manifests)
+    _, valid, test = distill_recipe.dataio_prepare(hparams, manifests)
+    order = [ids[i] for i in (3, 1, 2, 0)]
+    assert [item["id"] for item in valid] == order
+    assert [item["id"] for item in test] == order
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_training_speed_section(tmp_path):
+    out = tmp_path / "pipeline.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "pipeline.py"),
+            "--sections",
+            "training_speed",
+            "--clips",
+            "3",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    # Exit 1 is a MISS, which a short run on a busy machine may give.
+    assert completed.returncode in (0, 1), completed.stderr[-3000:]
+    section = json.loads(out.read_text())["sections"]["training_speed"]
+    rates = section["audio_per_second"]
+    assert rates["before"] > 0 and rates["now"] > 0
+    assert section["speedup"] == pytest.approx(rates["now"] / rates["before"])
+    assert section["passed"] == (section["speedup"] >= 1.5)
+    verdict = "PASS" if section["passed"] else "MISS"
+    assert f"{verdict}: Wav2Small trains" in completed.stdout
+    assert section["runs"]["before"]["num_workers"] == 2
+    assert section["runs"]["now"]["num_workers"] == loader_workers()
