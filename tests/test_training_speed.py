@@ -11,9 +11,11 @@ import importlib.util
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+import speechbrain as sb
 import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
@@ -90,15 +92,7 @@ def test_recipes_take_loader_workers_from_the_machine(tmp_path):
 
 def test_distillation_evaluates_in_order_of_duration(tmp_path):
     """Development and test sets come out sorted by duration."""
-    spec = importlib.util.spec_from_file_location(
-        "distill_recipe_for_sorting", RECIPES / "distill" / "train.py"
-    )
-    distill_recipe = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(RECIPES / "distill"))
-    try:
-        spec.loader.exec_module(distill_recipe)
-    finally:
-        sys.path.remove(str(RECIPES / "distill"))
+    distill_recipe = _distill_recipe_module()
     header = "ID,duration,wav,arousal,dominance,valence\n"
     durations = [3.0, 1.0, 2.5, 0.5]
     wav = REPO / "tests" / "data" / "ASR_spk1_snt1.wav"
@@ -125,6 +119,67 @@ def test_distillation_evaluates_in_order_of_duration(tmp_path):
     order = [ids[i] for i in (3, 1, 2, 0)]
     assert [item["id"] for item in valid] == order
     assert [item["id"] for item in test] == order
+
+
+def _distill_recipe_module():
+    """The distillation recipe's ``train.py`` under a name of its own."""
+    spec = importlib.util.spec_from_file_location(
+        "distill_recipe_for_batching", RECIPES / "distill" / "train.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(RECIPES / "distill"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(RECIPES / "distill"))
+    return module
+
+
+def test_length_buckets_batch_similar_lengths(tmp_path):
+    """Batches of batch_size clips of similar cropped length (one partial
+    batch per bucket at most); every clip once per epoch, reshuffled every
+    epoch."""
+    recipe = _distill_recipe_module()
+    durations = [5.0] * 40 + [0.3 + 0.04 * i for i in range(40)]
+    lines = ["ID,duration,wav"] + [
+        f"u{i},{d},x.wav" for i, d in enumerate(durations)
+    ]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
+        str(tmp_path / "train.csv")
+    )
+    hparams = {
+        "train_dataloader_opts": {"batch_size": 8, "shuffle": True},
+        "dynamic_batching": True,
+        "max_train_seconds": 2.0,
+        "num_buckets": 4,
+        "batch_size": 8,
+        "seed": 3,
+    }
+    brain = types.SimpleNamespace(train_sampler=None)
+    options = recipe.train_loader_options(brain, dataset, hparams)
+    sampler = options["batch_sampler"]
+    assert brain.train_sampler is sampler
+    assert "batch_size" not in options and "shuffle" not in options
+    batches = list(sampler)
+    seen = sorted(index for batch in batches for index in batch)
+    assert seen == list(range(len(durations)))
+    crops = [min(d, 2.0) for d in durations]
+    # Full batches: at most one partial batch per bucket.
+    assert len(batches) <= -(-len(durations) // 8) + 4
+    for batch in batches:
+        assert len(batch) <= 8
+        lengths = [crops[i] for i in batch]
+        assert max(lengths) - min(lengths) <= 0.5  # one bucket: 2.0 / 4
+    # Reshuffled each epoch (SpeechBrain calls set_epoch).
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    # Random batches when switched off.
+    hparams["dynamic_batching"] = False
+    assert recipe.train_loader_options(brain, dataset, hparams) == {
+        "batch_size": 8,
+        "shuffle": True,
+    }
 
 
 @pytest.mark.slow

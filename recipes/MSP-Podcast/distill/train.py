@@ -502,9 +502,10 @@ def train_loader_options(brain, train_set, hparams):
     Random batches pad every clip to the longest one: with 8 s crops of
     MSP-Podcast turns (2.75-11 s) about a quarter of the audio a step
     computes is padding. SpeechBrain's ``DynamicBatchSampler`` draws each
-    batch from one bucket of similar (cropped) lengths, in random order, with
-    at most ``batch_size`` clips and ``batch_size * max_train_seconds``
-    seconds, so every step does a full batch's work or less.
+    batch from one of ``num_buckets`` buckets of similar (cropped) lengths,
+    in random order, with at most ``batch_size`` clips and ``batch_size *
+    max_train_seconds`` seconds, so every step does a full batch's work or
+    less.
 
     Arguments
     ---------
@@ -526,10 +527,17 @@ def train_loader_options(brain, train_set, hparams):
     if not hparams["dynamic_batching"]:
         return options
     crop = hparams["max_train_seconds"]
+    buckets = hparams["num_buckets"]
+    # Boundaries evenly over (0, crop]: full-length crops fill the last
+    # bucket, in batches of batch_size as random batches are. SpeechBrain's
+    # default boundaries (log-normal, up to the batch's total length) put
+    # every crop of 8 s or less into its first bucket: no bucketing, and
+    # batches of 11 clips instead of 16.
+    boundaries = [crop * (i + 1) / buckets for i in range(buckets - 1)]
     sampler = DynamicBatchSampler(
         train_set,
         max_batch_length=hparams["batch_size"] * crop,
-        num_buckets=hparams["num_buckets"],
+        bucket_boundaries=[*boundaries, crop],
         length_func=lambda row: min(float(row["duration"]), crop),
         shuffle=True,
         batch_ordering="random",
