@@ -174,6 +174,11 @@ def test_length_buckets_batch_similar_lengths(tmp_path):
     # Reshuffled each epoch (SpeechBrain calls set_epoch).
     sampler.set_epoch(1)
     assert list(sampler) != batches
+    # Without a crop, the longest clip sets the buckets.
+    uncropped = recipe.train_loader_options(
+        brain, dataset, {**hparams, "max_train_seconds": None}
+    )["batch_sampler"]
+    assert sorted(i for b in uncropped for i in b) == seen
     # Random batches when switched off.
     hparams["dynamic_batching"] = False
     assert recipe.train_loader_options(brain, dataset, hparams) == {

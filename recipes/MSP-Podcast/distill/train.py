@@ -526,7 +526,10 @@ def train_loader_options(brain, train_set, hparams):
     options = dict(hparams["train_dataloader_opts"])
     if not hparams["dynamic_batching"]:
         return options
-    crop = hparams["max_train_seconds"]
+    # Without a crop (max_train_seconds: null), clips train whole.
+    crop = hparams["max_train_seconds"] or max(
+        float(row["duration"]) for row in train_set.data.values()
+    )
     buckets = hparams["num_buckets"]
     # Boundaries evenly over (0, crop]: full-length crops fill the last
     # bucket, in batches of batch_size as random batches are. SpeechBrain's
