@@ -409,16 +409,29 @@ def check_label_caches(hparams, manifests):
 
 
 def write_noise_manifest(noise_folder, out_csv):
-    """A SpeechBrain CSV (ID, duration, wav) of the noise recordings."""
+    """The noise recordings as the CSV that SpeechBrain's ``AddNoise``
+    reads: its legacy extended format, where every file column comes with
+    ``<name>_format`` and ``<name>_opts`` (ID, duration, wav, wav_format,
+    wav_opts), as SpeechBrain's own noise preparation writes it."""
     rows = []
     for index, path in enumerate(find_audio_files(noise_folder)):
         duration = audio_info(path)["duration"]
-        rows.append({"ID": f"noise{index}", "duration": duration, "wav": path})
+        rows.append(
+            {
+                "ID": f"noise{index}",
+                "duration": duration,
+                "wav": path,
+                "wav_format": Path(path).suffix.lstrip(".").lower(),
+                "wav_opts": "",
+            }
+        )
     if not rows:
         raise FileNotFoundError(
             f"no audio files in noise folder {noise_folder}"
         )
-    atomic_write_csv(out_csv, ["ID", "duration", "wav"], rows)
+    atomic_write_csv(
+        out_csv, ["ID", "duration", "wav", "wav_format", "wav_opts"], rows
+    )
 
 
 def training_csv(hparams):
