@@ -1,6 +1,9 @@
-"""Shared fixtures: real speech from tests/data and small synthetic signals."""
+"""Shared fixtures: real speech from tests/data, small synthetic signals
+and the distillation recipe's module."""
 
+import importlib.util
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -10,6 +13,9 @@ import soundfile as sf
 import torch
 
 DATA = Path(__file__).parent / "data"
+DISTILL_RECIPE = (
+    Path(__file__).parents[1] / "recipes" / "MSP-Podcast" / "distill"
+)
 SPEECH_16K = ("ASR_spk1_snt1.wav", "ASR_spk2_snt1.wav", "ASR_spk1_snt3.wav")
 
 # Under `make test` two pytest workers share the machine's two cores: one
@@ -61,3 +67,19 @@ def randomize_batch_norm(model):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
     return model
+
+
+@pytest.fixture(scope="module")
+def distill_recipe():
+    """The distillation recipe's ``train.py`` as a module (its functions,
+    not its run, which ``__main__`` guards)."""
+    sys.path.insert(0, str(DISTILL_RECIPE))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "distill_train", DISTILL_RECIPE / "train.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(DISTILL_RECIPE))
+    return module

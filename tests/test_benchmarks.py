@@ -1,13 +1,18 @@
-"""The inference benchmark runs end to end and its verdicts follow its numbers.
+"""The benchmarks run end to end and their verdicts follow their numbers.
 
-A short run (Wav2Small only, few timed runs, streaming on 1-2 s files): the
-figures themselves are the benchmark's business, not the tests'.
+Short runs (Wav2Small only, few timed runs, streaming on 1-2 s files, a few
+clips for the training speed): the figures themselves are the benchmarks'
+business, not the tests'.
 """
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from speechbrain_wav2small.dataio.loading import loader_workers
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -154,3 +159,37 @@ def test_device_budget_small_run(tmp_path):
         + step["step_activation_bytes_estimate"]
         + report["weights_bytes"]
     )
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_training_speed_section(tmp_path):
+    out = tmp_path / "pipeline.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "pipeline.py"),
+            "--sections",
+            "training_speed",
+            "--clips",
+            "3",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    # Exit 1 is a MISS, which a short run on a busy machine may give.
+    assert completed.returncode in (0, 1), completed.stderr[-3000:]
+    section = json.loads(out.read_text())["sections"]["training_speed"]
+    rates = section["audio_per_second"]
+    assert rates["before"] > 0 and rates["now"] > 0
+    assert section["speedup"] == pytest.approx(rates["now"] / rates["before"])
+    assert section["passed"] == (section["speedup"] >= 1.5)
+    verdict = "PASS" if section["passed"] else "MISS"
+    assert f"{verdict}: Wav2Small trains" in completed.stdout
+    assert section["runs"]["before"]["num_workers"] == 2
+    assert section["runs"]["now"]["num_workers"] == loader_workers()

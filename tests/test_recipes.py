@@ -284,26 +284,14 @@ def test_distillation_with_torchrun_two_processes(recipe_outputs, tmp_path):
     assert "ccc" in results["ccc_vs_human"]
 
 
-def test_noise_manifest_feeds_speechbrain_add_noise(tmp_path):
+def test_noise_manifest_feeds_speechbrain_add_noise(distill_recipe, tmp_path):
     """The recipe's noise CSV is in the format AddNoise reads, and noise
     gets added (SpeechBrain's legacy CSV loader refuses a plain one)."""
-    import importlib.util
-
     import torch
     from speechbrain.augment.time_domain import AddNoise
 
-    recipe_folder = REPO / "recipes" / "MSP-Podcast" / "distill"
-    spec = importlib.util.spec_from_file_location(
-        "distill_recipe_for_noise", recipe_folder / "train.py"
-    )
-    recipe = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(recipe_folder))
-    try:
-        spec.loader.exec_module(recipe)
-    finally:
-        sys.path.remove(str(recipe_folder))
     noise_csv = tmp_path / "noise.csv"
-    recipe.write_noise_manifest(SAMPLES / "noise", noise_csv)
+    distill_recipe.write_noise_manifest(SAMPLES / "noise", noise_csv)
     add_noise = AddNoise(
         csv_file=str(noise_csv),
         snr_low=0,

@@ -4,7 +4,6 @@ of real label caches (built on disk in the cache format, no training)."""
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,21 +109,6 @@ def test_thresholds_are_options():
 
 # --------------------------------------------------------------------------
 # The distillation recipe's check, on label caches written on disk
-
-
-@pytest.fixture(scope="module")
-def distill_recipe():
-    """The distillation recipe's module (its functions, not its run)."""
-    sys.path.insert(0, str(RECIPES / "distill"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "distill_train", RECIPES / "distill" / "train.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(RECIPES / "distill"))
-    return module
 
 
 def write_split(folder, split, human, teacher):

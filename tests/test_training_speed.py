@@ -3,13 +3,10 @@
 The recipe's ``DropFreq`` gives SpeechBrain's output for the same draws;
 loader workers follow the machine's cores in both recipes (and a user's
 ``--num_workers`` still wins); evaluation sets are read in order of
-duration; the pipeline benchmark's before/now section runs and its verdict
-follows its figures.
+duration, and the training set in batches of similar length (the pipeline
+benchmark's ``training_speed`` section is tested in test_benchmarks.py).
 """
 
-import importlib.util
-import json
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -90,9 +87,8 @@ def test_recipes_take_loader_workers_from_the_machine(tmp_path):
         assert hparams["valid_dataloader_opts"]["num_workers"] == 3
 
 
-def test_distillation_evaluates_in_order_of_duration(tmp_path):
+def test_distillation_evaluates_in_order_of_duration(distill_recipe, tmp_path):
     """Development and test sets come out sorted by duration."""
-    distill_recipe = _distill_recipe_module()
     header = "ID,duration,wav,arousal,dominance,valence\n"
     durations = [3.0, 1.0, 2.5, 0.5]
     wav = REPO / "tests" / "data" / "ASR_spk1_snt1.wav"
@@ -121,25 +117,10 @@ def test_distillation_evaluates_in_order_of_duration(tmp_path):
     assert [item["id"] for item in test] == order
 
 
-def _distill_recipe_module():
-    """The distillation recipe's ``train.py`` under a name of its own."""
-    spec = importlib.util.spec_from_file_location(
-        "distill_recipe_for_batching", RECIPES / "distill" / "train.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(RECIPES / "distill"))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(RECIPES / "distill"))
-    return module
-
-
-def test_length_buckets_batch_similar_lengths(tmp_path):
+def test_length_buckets_batch_similar_lengths(distill_recipe, tmp_path):
     """Batches of batch_size clips of similar cropped length (one partial
     batch per bucket at most); every clip once per epoch, reshuffled every
     epoch."""
-    recipe = _distill_recipe_module()
     durations = [5.0] * 40 + [0.3 + 0.04 * i for i in range(40)]
     lines = ["ID,duration,wav"] + [
         f"u{i},{d},x.wav" for i, d in enumerate(durations)
@@ -157,7 +138,7 @@ def test_length_buckets_batch_similar_lengths(tmp_path):
         "seed": 3,
     }
     brain = types.SimpleNamespace(train_sampler=None)
-    options = recipe.train_loader_options(brain, dataset, hparams)
+    options = distill_recipe.train_loader_options(brain, dataset, hparams)
     sampler = options["batch_sampler"]
     assert brain.train_sampler is sampler
     assert "batch_size" not in options and "shuffle" not in options
@@ -175,47 +156,13 @@ def test_length_buckets_batch_similar_lengths(tmp_path):
     sampler.set_epoch(1)
     assert list(sampler) != batches
     # Without a crop, the longest clip sets the buckets.
-    uncropped = recipe.train_loader_options(
+    uncropped = distill_recipe.train_loader_options(
         brain, dataset, {**hparams, "max_train_seconds": None}
     )["batch_sampler"]
     assert sorted(i for b in uncropped for i in b) == seen
     # Random batches when switched off.
     hparams["dynamic_batching"] = False
-    assert recipe.train_loader_options(brain, dataset, hparams) == {
+    assert distill_recipe.train_loader_options(brain, dataset, hparams) == {
         "batch_size": 8,
         "shuffle": True,
     }
-
-
-@pytest.mark.slow
-def test_pipeline_benchmark_training_speed_section(tmp_path):
-    out = tmp_path / "pipeline.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "pipeline.py"),
-            "--sections",
-            "training_speed",
-            "--clips",
-            "3",
-            "--epochs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-    )
-    # Exit 1 is a MISS, which a short run on a busy machine may give.
-    assert completed.returncode in (0, 1), completed.stderr[-3000:]
-    section = json.loads(out.read_text())["sections"]["training_speed"]
-    rates = section["audio_per_second"]
-    assert rates["before"] > 0 and rates["now"] > 0
-    assert section["speedup"] == pytest.approx(rates["now"] / rates["before"])
-    assert section["passed"] == (section["speedup"] >= 1.5)
-    verdict = "PASS" if section["passed"] else "MISS"
-    assert f"{verdict}: Wav2Small trains" in completed.stdout
-    assert section["runs"]["before"]["num_workers"] == 2
-    assert section["runs"]["now"]["num_workers"] == loader_workers()
