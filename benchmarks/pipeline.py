@@ -36,7 +36,8 @@ same batches. Sections so far:
 * ``training_speed``: Wav2Small training from cached labels with the
   recipe as it is against the recipe before its throughput work (2 loader
   workers whatever the machine, random batches, SpeechBrain's
-  ``DropFreq``), same clips, same seeds. Target: at least 1.5x the audio seconds per wall second.
+  ``DropFreq``), same clips, same seeds. Target: at least 1.5x the audio
+  seconds per wall second.
 
 The teacher is a random-weight stand-in of Dawn's architecture (weights do
 not change the cost): mid-size by default so the run stays short on two
@@ -363,6 +364,21 @@ def _with_speechbrain_drop_freq(augmenter):
             )
 
 
+def _write_label_caches(teacher, workspace, items):
+    """The label caches the distillation runs read, written by
+    :class:`PseudoLabeller` with the recipe's ``label_batch_seconds``;
+    returns the seconds the Train cache took."""
+    labels = workspace / "distill" / "labels"
+    labeller = PseudoLabeller(teacher, batch_seconds=120.0, progress=False)
+    started = time.perf_counter()
+    labeller.label(items, labels / "Train.csv", overwrite=True)
+    seconds = time.perf_counter() - started
+    # dataio_prepare also builds the valid and test sets, which read this
+    # cache; fit() never touches them.
+    labeller.label(items[:2], labels / "Development.csv", overwrite=True)
+    return seconds
+
+
 def _distill_run(
     args, recipe, workspace, targets, teacher, num_workers, before=False
 ):
@@ -446,15 +462,7 @@ def distillation(args, corpus):
     teacher = build_teacher("dawn", config=config, seed=0)
     workspace = corpus["folder"].parent
     items = corpus["items"]
-    labels = workspace / "distill" / "labels"
-    # The recipe's label_batch_seconds.
-    labeller = PseudoLabeller(teacher, batch_seconds=120.0, progress=False)
-    started = time.perf_counter()
-    labeller.label(items, labels / "Train.csv", overwrite=True)
-    labelling_seconds = time.perf_counter() - started
-    # dataio_prepare also builds the valid and test sets, which read this
-    # cache; fit() below never touches them.
-    labeller.label(items[:2], labels / "Development.csv", overwrite=True)
+    labelling_seconds = _write_label_caches(teacher, workspace, items)
 
     cached = _distill_run(args, recipe, workspace, "cache", None, None)
     on_the_fly = _distill_run(
@@ -546,9 +554,9 @@ def training_speed(args, corpus):
     (8 s crops, augmentation and mixup unless ``--no_augment``), reseeded
     alike. Before: :data:`BEFORE_NUM_WORKERS` loader workers, random
     batches and SpeechBrain's ``DropFreq``; now: workers from the machine's
-    cores, length-bucketed batches and the recipe's ``DropFreq``. The rate of each run is its best epoch's
-    (the least disturbed by other processes); the median of the per-epoch
-    ratios is reported beside it.
+    cores, length-bucketed batches and the recipe's ``DropFreq``. The rate
+    of each run is its best epoch's (the least disturbed by other
+    processes); the median of the per-epoch ratios is reported beside it.
 
     Arguments
     ---------
@@ -565,12 +573,9 @@ def training_speed(args, corpus):
     recipe = _distill_recipe()
     workspace = corpus["folder"].parent
     items = corpus["items"]
-    labels = workspace / "distill" / "labels"
     config = backbone_config("dawn", **MID_SIZE)
     teacher = build_teacher("dawn", config=config, seed=0)
-    labeller = PseudoLabeller(teacher, batch_seconds=120.0, progress=False)
-    labeller.label(items, labels / "Train.csv", overwrite=True)
-    labeller.label(items[:2], labels / "Development.csv", overwrite=True)
+    _write_label_caches(teacher, workspace, items)
     runs = {
         "before": _distill_run(
             args, recipe, workspace, "cache", None, None, before=True

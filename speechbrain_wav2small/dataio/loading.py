@@ -66,4 +66,4 @@ def loader_workers(cores=None, max_workers=MAX_LOADER_WORKERS):
     cores = usable_cores() if cores is None else cores
     if cores < MIN_CORES_FOR_WORKERS:
         return 0
-    return max(1, min(max_workers, cores // 4))
+    return min(max_workers, cores // 4)
