@@ -11,7 +11,10 @@ from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_wav2small.objectives import ccc_loss
 from speechbrain_wav2small.students import STUDENTS, build_student
-from speechbrain_wav2small.training.head_init import zero_head
+from speechbrain_wav2small.training.head_init import (
+    distillation_student,
+    zero_head,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DISTILL_YAML = REPO / "recipes/MSP-Podcast/distill/hparams/distill.yaml"
@@ -60,22 +63,38 @@ def test_mobilenet_escapes_the_ccc_scale_trap_with_a_zero_head():
     assert learned_std < 1
 
 
+# The released-size Wav2Small keeps its random head (see its YAML).
+RANDOM_HEAD = {"wav2small"}
+
+
 @pytest.mark.parametrize("student", list(STUDENTS))
-def test_distillation_recipe_starts_every_student_from_a_zero_head(student):
+def test_distillation_recipe_builds_each_student_with_its_head(student):
     with open(DISTILL_YAML, encoding="utf-8") as stream:
         hparams = load_hyperpyyaml(
             stream, {"data_folder": "unused", "student": student}
         )
     model = hparams["modules"]["student"]
     assert model is hparams["student_model"]
-    assert model.head.weight.abs().sum() == 0
-    assert model.head.bias.abs().sum() == 0
+    head_sum = model.head.weight.abs().sum() + model.head.bias.abs().sum()
+    if student in RANDOM_HEAD:
+        assert head_sum > 0
+    else:
+        assert head_sum == 0
     # The rest of the network keeps its random initialisation.
     assert any(
         parameter.abs().sum() > 0
         for name, parameter in model.named_parameters()
         if not name.startswith(("head.", "backbone.classifier."))
     )
+
+
+def test_a_student_yaml_without_the_setting_starts_from_a_zero_head(tmp_path):
+    text = (REPO / "hparams/students/wav2small.yaml").read_text()
+    assert "zero_head: False" in text
+    custom = tmp_path / "my_student.yaml"
+    custom.write_text(text.replace("zero_head: False", "other: 1"))
+    assert distillation_student(str(custom)).head.weight.abs().sum() == 0
+    assert distillation_student("wav2small").head.weight.abs().sum() > 0
 
 
 def test_zero_head_names_a_model_without_a_linear_head():

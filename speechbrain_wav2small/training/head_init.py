@@ -11,12 +11,19 @@ zero head predicts a constant at first, and the loss's first gradient then
 points each output along its targets (positive covariance), as
 :func:`zero_head` and its test show.
 
+Each student's YAML says whether it starts from a zero head
+(``training: zero_head``, read by :func:`distillation_student`): the
+MobileNets and the 72K Wav2Small do; the released-size Wav2Small trains
+well from its random head and keeps it (see its YAML for why).
+
 Authors
  * speechbrain-wav2small contributors 2026
 """
 
 import torch
 from torch import nn
+
+from speechbrain_wav2small.students import load_student_hparams
 
 
 def zero_head(model):
@@ -53,3 +60,33 @@ def zero_head(model):
         if head.bias is not None:
             head.bias.zero_()
     return model
+
+
+def distillation_student(student):
+    """Builds a student for distillation, with the head its YAML asks for.
+
+    Arguments
+    ---------
+    student : str
+        A name from :data:`speechbrain_wav2small.students.STUDENTS` or a
+        path to a student YAML.
+
+    Returns
+    -------
+    torch.nn.Module
+        The student, its head zeroed (:func:`zero_head`) unless its YAML's
+        ``training`` block says ``zero_head: False``.
+
+    Example
+    -------
+    >>> model = distillation_student("mobilenetv3_small")
+    >>> model.head.weight.abs().sum().item()
+    0.0
+    >>> distillation_student("wav2small").head.weight.abs().sum().item() > 0
+    True
+    """
+    hparams = load_student_hparams(student)
+    training = hparams.get("training") or {}
+    if training.get("zero_head", True):
+        zero_head(hparams["model"])
+    return hparams["model"]
