@@ -21,27 +21,34 @@ import inference  # noqa: E402
 import streaming_memory  # noqa: E402
 
 
-def test_inference_benchmark_writes_every_figure(tmp_path):
-    out = tmp_path / "inference.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "inference.py"),
-            "--models",
-            "wav2small",
-            "--student_budget",
-            "0.05",
-            "--max_runs",
-            "3",
-            "--no_streaming",
-            # The start-up section packages a model of its own; the CLI's
-            # start-up is tested in test_cli_startup.py.
-            "--no_cli",
-            "--out",
-            str(out),
-        ],
+def run_benchmark(script, *arguments, timeout, cwd=None):
+    """Runs ``benchmarks/<script>`` with ``arguments`` in a new process and
+    returns the completed process (stdout and stderr captured as text)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *arguments],
         capture_output=True,
         text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def test_inference_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "inference.json"
+    completed = run_benchmark(
+        "inference.py",
+        "--models",
+        "wav2small",
+        "--student_budget",
+        "0.05",
+        "--max_runs",
+        "3",
+        "--no_streaming",
+        # The start-up section packages a model of its own; the CLI's
+        # start-up is tested in test_cli_startup.py.
+        "--no_cli",
+        "--out",
+        str(out),
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -116,19 +123,14 @@ def test_device_budget_small_run(tmp_path):
     built = packaged_wav2small()
     assert built["status"] == 0
     out = tmp_path / "device_budget.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "device_budget.py"),
-            "--model",
-            str(built["package"] / "model.int8.onnx"),
-            "--steps",
-            "0.1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    completed = run_benchmark(
+        "device_budget.py",
+        "--model",
+        str(built["package"] / "model.int8.onnx"),
+        "--steps",
+        "0.1",
+        "--out",
+        str(out),
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -164,21 +166,16 @@ def test_device_budget_small_run(tmp_path):
 @pytest.mark.slow
 def test_pipeline_benchmark_training_speed_section(tmp_path):
     out = tmp_path / "pipeline.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "pipeline.py"),
-            "--sections",
-            "training_speed",
-            "--clips",
-            "3",
-            "--epochs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    completed = run_benchmark(
+        "pipeline.py",
+        "--sections",
+        "training_speed",
+        "--clips",
+        "3",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
         timeout=600,
         cwd=REPO,
     )

@@ -38,8 +38,7 @@ def zero_head(model):
     Returns
     -------
     torch.nn.Module
-        ``model`` itself, so that a hyperpyyaml ``!apply`` can wrap the
-        student it builds.
+        ``model`` itself, so that a call can wrap the student it builds.
 
     Example
     -------
