@@ -29,6 +29,11 @@ STUDENTS = {
     "mobilenetv3_large": "mobilenetv3_large.yaml",
 }
 
+#: The block of a student YAML that holds how it is distilled (its head's
+#: start, the ``demo`` and ``full`` presets of ``run_chain.py --students``):
+#: how it was trained, not how it runs, so packages leave it out.
+TRAINING_KEY = "training"
+
 
 def student_hparams_file(student):
     """Path of a student's YAML, from a name in :data:`STUDENTS` or a path.
@@ -102,6 +107,29 @@ def build_student(student, overrides=None):
     'Wav2Small'
     """
     return load_student_hparams(student, overrides)["model"]
+
+
+def training_block(hparams):
+    """The distillation settings (:data:`TRAINING_KEY`) of a loaded student.
+
+    Arguments
+    ---------
+    hparams : dict
+        A student's loaded YAML (:func:`load_student_hparams`).
+
+    Returns
+    -------
+    dict
+        The block; empty for a YAML of one's own without it.
+
+    Example
+    -------
+    >>> training_block(load_student_hparams("wav2small"))["zero_head"]
+    False
+    >>> training_block({"model": None})
+    {}
+    """
+    return hparams.get(TRAINING_KEY) or {}
 
 
 def has_embeddings(model):

@@ -51,7 +51,7 @@ LONG_SPEECH = DATA / "TTS_LJ050-0131.wav"  # 7.7 s at 22.05 kHz
 #: statistics (channels x (pooled mels + channels)), timm's pre-logits.
 SIZES = {
     "wav2small": 13 * (13 + 13),
-    "wav2small_72k": 34 * (32 + 34),
+    "wav2small_72k": 34 * (13 + 34),
     "mobilenetv4_conv_small": 1280,
     "mobilenetv4_conv_medium": 1280,
     "mobilenetv3_small": 1024,

@@ -13,8 +13,9 @@ from speechbrain_wav2small.functional import (
 )
 from speechbrain_wav2small.lobes.frontend import LogMelFrontEnd
 
-# (n_fft, hop, n_mels): the Wav2Small release, the 72K preset, the
-# MobileNets, and a common 25 ms / 10 ms setting.
+# (n_fft, hop, n_mels): the Wav2Small release (and its 72K widening), a
+# 256-sample window with 64 bands, the MobileNets, and a common
+# 25 ms / 10 ms setting.
 CONFIGS = [(64, 32, 26), (256, 32, 64), (144, 72, 48), (400, 160, 80)]
 
 

@@ -57,6 +57,7 @@ from speechbrain_wav2small.students import (
     STUDENTS,
     load_student_hparams,
     student_hparams_file,
+    training_block,
 )
 from speechbrain_wav2small.utils.durable import atomic_write
 from speechbrain_wav2small.utils.model_files import (
@@ -198,8 +199,7 @@ def training_settings(student, preset):
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, not {preset!r}")
-    block = load_student_hparams(student).get("training") or {}
-    settings = block.get(preset) or {}
+    settings = training_block(load_student_hparams(student)).get(preset) or {}
     where = f"{student_hparams_file(student)}: training: {preset}"
     if not isinstance(settings, dict) or not all(
         isinstance(value, (int, float, str, bool))

@@ -20,14 +20,9 @@ from string import Template
 from hyperpyyaml import resolve_references
 
 from speechbrain_wav2small import DIMENSIONS, SAMPLE_RATE, __version__
-from speechbrain_wav2small.students import student_hparams_file
+from speechbrain_wav2small.students import TRAINING_KEY, student_hparams_file
 
 TEMPLATE = "templates/hyperparams_inference.yaml"
-
-#: The block of a student YAML that holds its distillation settings (read by
-#: ``run_chain.py --students``): how it was trained, not how it runs, so
-#: left out of a package.
-TRAINING_KEY = "training"
 
 
 def student_name(student, hparams):

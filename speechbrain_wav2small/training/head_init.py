@@ -23,7 +23,7 @@ Authors
 import torch
 from torch import nn
 
-from speechbrain_wav2small.students import load_student_hparams
+from speechbrain_wav2small.students import load_student_hparams, training_block
 
 
 def zero_head(model):
@@ -85,7 +85,6 @@ def distillation_student(student):
     True
     """
     hparams = load_student_hparams(student)
-    training = hparams.get("training") or {}
-    if training.get("zero_head", True):
+    if training_block(hparams).get("zero_head", True):
         zero_head(hparams["model"])
     return hparams["model"]
