@@ -304,3 +304,67 @@ def test_noise_manifest_feeds_speechbrain_add_noise(distill_recipe, tmp_path):
     noisy = add_noise(clean, torch.ones(2))
     assert noisy.shape == clean.shape
     assert (noisy - clean).abs().mean() > 1e-3
+
+
+def test_distillation_validates_and_exports_the_weight_average(
+    recipe_outputs, tmp_path
+):
+    """With ``ema_decay``, the checkpoint's ``model`` (what export and the
+    packager read) is the moving average, not the trained weights, the
+    export computes exactly it, and a rerun resumes both."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from speechbrain_wav2small.dataio.audio import read_audio
+    from speechbrain_wav2small.packaging.checkpoint import load_checkpoint
+    from speechbrain_wav2small.students import build_student
+    from speechbrain_wav2small.utils.model_files import (
+        LENGTHS_INPUT,
+        OUTPUT_NAME,
+        WAVS_INPUT,
+    )
+
+    out = tmp_path / "ema"
+    flags = [
+        flag
+        for flag in distill_flags(recipe_outputs, out, batch_size=2)
+        if not flag.startswith(("--export_best", "--number_of_epochs"))
+    ] + ["--ema_decay=0.9", "--export_held_out_items=8", "--device=cpu"]
+    run_recipe(
+        DISTILL_SCRIPT, DISTILL_HPARAMS, flags + ["--number_of_epochs=1"]
+    )
+    (checkpoint,) = (out / "save").glob("CKPT+*")
+    averaged = torch.load(checkpoint / "model.ckpt", weights_only=True)
+    trained = torch.load(checkpoint / "training_model.ckpt", weights_only=True)
+    assert averaged.keys() == trained.keys()
+    assert any(not torch.equal(averaged[k], trained[k]) for k in averaged)
+
+    wav = next((SAMPLES / "MSP-Podcast" / "Audios").glob("*.wav"))
+    audio = torch.from_numpy(read_audio(wav)).float()[None]
+    outputs = {}
+    for name in ("model", "training_model"):
+        student = build_student("wav2small").eval()
+        load_checkpoint(student, checkpoint / f"{name}.ckpt")
+        with torch.no_grad():
+            outputs[name] = student(audio, torch.ones(1)).numpy()
+    session = onnxruntime.InferenceSession(
+        str(out / "export" / checkpoint.name / "model.onnx")
+    )
+    (exported,) = session.run(
+        [OUTPUT_NAME],
+        {WAVS_INPUT: audio.numpy(), LENGTHS_INPUT: np.ones(1, np.float32)},
+    )
+    np.testing.assert_allclose(exported, outputs["model"], atol=1e-4)
+    assert np.abs(exported - outputs["training_model"]).max() > 1e-4
+
+    done = run_recipe(
+        DISTILL_SCRIPT,
+        DISTILL_HPARAMS,
+        flags + ["--number_of_epochs=2", "--export_best=False"],
+    )
+    assert (
+        f"Loading a checkpoint from {checkpoint}" in done.stdout + done.stderr
+    )
+    history = (out / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in history] == [1, 2]

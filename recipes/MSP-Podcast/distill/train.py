@@ -35,6 +35,7 @@ from hyperpyyaml import load_hyperpyyaml
 from msp_podcast_prepare import msp_podcast_id, podcasts_in, prepare_msp_podcast
 from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import if_main_process, run_on_main
+from timm.utils import ModelEmaV3
 
 from speechbrain_wav2small import DIMENSIONS
 from speechbrain_wav2small.dataio.audio import audio_info, find_audio_files
@@ -91,6 +92,13 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
         Frozen teacher for on-the-fly targets. Kept out of ``modules`` on
         purpose: Brain puts every module back into train mode each epoch,
         which would switch the teacher's dropout on.
+
+    With ``ema_decay`` set, validation, test and export use an exponential
+    moving average of the student's weights and BatchNorm statistics
+    (timm's ``ModelEmaV3``, its decay warmed up from 0 to ``ema_decay``).
+    The checkpoint's ``model`` then holds the averaged weights (what the
+    export, the packager and inference read) and ``training_model`` the
+    weights training resumes from.
     """
 
     def __init__(self, *args, teacher=None, **kwargs):
@@ -99,6 +107,57 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
         if teacher is not None:
             self.teacher = teacher.to(self.device).eval()
             self.teacher.requires_grad_(False)
+        self.student_ema = None
+        if getattr(self.hparams, "ema_decay", None):
+            # Kept out of ``modules``: Brain would give its parameters to
+            # the optimiser and wrap it for DDP, where it only ever changes
+            # by averaging.
+            self.student_ema = ModelEmaV3(
+                self.modules.student,
+                decay=self.hparams.ema_decay,
+                use_warmup=True,
+            )
+            if self.checkpointer is not None:
+                self.checkpointer.add_recoverable(
+                    "model", self.student_ema.module
+                )
+                self.checkpointer.add_recoverable(
+                    "training_model", self.modules.student
+                )
+
+    def evaluated_student(self):
+        """The student that is validated, tested and exported: the moving
+        average of its weights with ``ema_decay``, else the student itself.
+
+        Returns
+        -------
+        torch.nn.Module
+            Without any distributed wrapper.
+        """
+        if self.student_ema is not None:
+            return self.student_ema.module
+        return unwrap(self.modules.student)
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Updates the moving average after each optimiser step.
+
+        Arguments
+        ---------
+        batch : speechbrain.dataio.batch.PaddedBatch
+            The batch just fitted.
+        outputs : tuple
+            The output of :meth:`compute_forward`.
+        loss : torch.Tensor
+            Its loss.
+        should_step : bool
+            Whether the optimiser stepped (false while accumulating).
+        """
+        if should_step and self.student_ema is not None:
+            # Brain's optimizer_step is checkpointed, so the decay's warmup
+            # continues where it was after a resume.
+            self.student_ema.update(
+                unwrap(self.modules.student), step=self.optimizer_step
+            )
 
     def compute_forward(self, batch, stage):
         """Augments (training only), finds targets, runs the student.
@@ -134,7 +193,10 @@ class DistillationBrain(CPUDistributedMixin, sb.Brain):
             # The teacher labels the very waveform the student sees.
             with torch.no_grad():
                 targets = self.teacher(wavs, lengths).float()
-        predictions = self.modules.student(wavs, lengths)
+        if stage == sb.Stage.TRAIN:
+            predictions = self.modules.student(wavs, lengths)
+        else:
+            predictions = self.evaluated_student()(wavs, lengths)
         return predictions, targets
 
     def compute_objectives(self, predictions, batch, stage):
@@ -604,7 +666,7 @@ def export_best_student(brain, hparams, manifests, fingerprint):
         with open(manifests[split], newline="", encoding="utf-8") as f:
             held_out.extend(row["wav"] for row in csv.DictReader(f))
     report = export_onnx(
-        unwrap(brain.modules.student),
+        brain.evaluated_student(),
         out_dir,
         hparams["student"],
         teacher_fingerprint=fingerprint,
