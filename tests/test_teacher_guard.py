@@ -4,6 +4,7 @@ of real label caches (built on disk in the cache format, no training)."""
 import csv
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,27 +178,43 @@ def test_recipe_check_passes_a_healthy_teacher(distill_recipe, tmp_path):
     assert record["figures"]["valence"]["ccc"] > 0.9
 
 
-def test_chain_table_repeats_an_accepted_warning(tmp_path, capsys):
-    """``run_chain.py``'s final table shows the warning of an accepted weak
-    teacher, and works without a teacher run (``--teacher_labels``)."""
+@pytest.fixture
+def run_chain():
+    """``run_chain.py`` as a module."""
     spec = importlib.util.spec_from_file_location(
         "run_chain", RECIPES / "run_chain.py"
     )
-    run_chain = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_chain)
-    stats = {"ccc": 0.2, **{f"ccc_{d}": 0.2 for d in DIMENSIONS}}
-    distill = tmp_path / "distill"
-    distill.mkdir()
-    (distill / "results.json").write_text(
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_distill_results(folder, ccc, **extra):
+    """A distillation ``results.json`` in ``folder`` (created) whose every
+    CCC is ``ccc``, plus the ``extra`` keys; returns the folder."""
+    stats = {"ccc": ccc, **{f"ccc_{d}": ccc for d in DIMENSIONS}}
+    folder.mkdir()
+    (folder / "results.json").write_text(
         json.dumps(
             {
                 "student": "wav2small",
                 "parameters": 10806,
                 "ccc_vs_human": stats,
                 "ccc_vs_teacher": stats,
-                "warning": "Weak teacher after pseudo-labelling: ...",
+                **extra,
             }
         )
+    )
+    return folder
+
+
+def test_chain_table_repeats_an_accepted_warning(run_chain, tmp_path, capsys):
+    """``run_chain.py``'s final table shows the warning of an accepted weak
+    teacher, and works without a teacher run (``--teacher_labels``)."""
+    distill = write_distill_results(
+        tmp_path / "distill",
+        0.2,
+        warning="Weak teacher after pseudo-labelling: ...",
     )
     run_chain.print_results(tmp_path / "no_teacher", distill, [])
     out = capsys.readouterr().out
@@ -234,3 +251,24 @@ def test_recipe_labels_from_a_csv_then_guards_them(distill_recipe, tmp_path):
         else:
             with pytest.raises(WeakTeacherError, match=str(table)):
                 distill_recipe.check_label_caches(hparams, manifests)
+
+
+def test_chain_goes_on_after_a_float_only_package(run_chain, tmp_path, capsys):
+    """A package written without its int8 copy (the packager's exit status
+    3) is complete: the chain predicts with it and repeats the warning
+    under the results; any other failure still stops the chain."""
+    stages = []
+    float_only = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    run_chain.run_stage("package for the hub", float_only, stages, 3)
+    assert stages[0]["warning"].startswith("done with a warning (exit 3)")
+    with pytest.raises(SystemExit, match="'package for the hub' failed"):
+        run_chain.run_stage("package for the hub", float_only, stages)
+    failed = [sys.executable, "-c", "import sys; sys.exit(1)"]
+    with pytest.raises(SystemExit, match=r"failed \(exit 1\)"):
+        run_chain.run_stage("package for the hub", failed, stages, 3)
+
+    distill = write_distill_results(tmp_path / "distill", 0.8)
+    capsys.readouterr()
+    run_chain.print_results(tmp_path / "no_teacher", distill, stages[:1])
+    printed = capsys.readouterr().out
+    assert "=== WARNING (package for the hub): done with a warning" in printed
